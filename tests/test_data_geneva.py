@@ -1,0 +1,96 @@
+"GeNeVATurns under DataLoader worker processes (fork and spawn) and pickling: lib.data.geneva."
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from lib.data.geneva import Episode, GeNeVATurns, LazyH5File, collate_turns, write_geneva_h5, write_objects_txt
+
+
+def _episodes(n: int, C: int = 58, seed: int = 0) -> list[Episode]:
+    "n CoDraw-style dialogues of 1 to 4 turns, one coloured square added per turn."
+    rng = np.random.default_rng(seed)
+    eps = []
+    for i in range(n):
+        T = int(rng.integers(1, 5))
+        img = np.full((128, 128, 3), 200, np.uint8)
+        images, objects, coords = [], np.zeros((T, C)), np.zeros((T, C, 3))
+        for t, c in enumerate(rng.choice(C, T, replace=False)):
+            x, y = rng.integers(8, 120, 2)
+            img[y - 6:y + 6, x - 6:x + 6] = rng.integers(0, 256, 3)
+            images.append(img.copy())
+            if t: objects[t], coords[t] = objects[t - 1], coords[t - 1]
+            objects[t, c], coords[t, c] = 1, (x, y, rng.integers(0, 3))
+        eps.append(Episode(np.stack(images), [f"<teller> turn {t} of {i}" for t in range(T)],
+                           objects.astype(np.float32), coords.astype(np.float32), str(i)))
+    return eps
+
+
+@pytest.fixture(scope="module")
+def codraw_file(tmp_path_factory):
+    d = tmp_path_factory.mktemp("codraw")
+    bg = np.zeros((128, 128, 3), np.uint8); bg[64:] = (60, 160, 60)
+    path = write_geneva_h5(d / "codraw_train.h5", _episodes(23), "codraw", bg, [f"o{i}" for i in range(58)])
+    write_objects_txt(d / "objects.txt", [f"o{i}" for i in range(58)])
+    return path
+
+
+def _batches(ds, **loader_kw) -> list[dict]:
+    return list(DataLoader(ds, batch_size=5, shuffle=False, collate_fn=collate_turns, **loader_kw))
+
+
+def _assert_same(batches_a: list[dict], batches_b: list[dict]) -> None:
+    assert len(batches_a) == len(batches_b)
+    for a, b in zip(batches_a, batches_b):
+        assert a.keys() == b.keys()
+        for k in a:
+            if isinstance(a[k], torch.Tensor): assert torch.equal(a[k], b[k]), k
+            else: assert a[k] == b[k], k
+
+
+def test_workers_yield_the_same_items(codraw_file):
+    ds = GeNeVATurns(codraw_file, image_size=64)
+    single = _batches(ds, num_workers=0)
+    assert sum(len(b["turn"]) for b in single) == len(ds) > 23
+    assert single[0]["source"].shape == (5, 3, 64, 64) and single[0]["added"].shape == (5, 58)
+    # the parent has an open handle now (num_workers=0 read through it): forked workers must open their own
+    assert ds.episodes._h5._file is not None
+    _assert_same(single, _batches(ds, num_workers=2))
+    _assert_same(single, _batches(ds, num_workers=2, multiprocessing_context="spawn"))
+    ds.close()
+
+
+def test_fresh_dataset_in_workers(codraw_file):
+    "A dataset that never opened its file in the parent works in workers too."
+    ds = GeNeVATurns(codraw_file)
+    assert ds.episodes._h5._file is None
+    workers = _batches(ds, num_workers=2)
+    _assert_same(workers, _batches(GeNeVATurns(codraw_file), num_workers=0))
+
+
+def test_pickle_after_use(codraw_file):
+    ds = GeNeVATurns(codraw_file)
+    first = ds[7]
+    blob = pickle.dumps(ds)                      # an open h5py handle would not pickle
+    assert ds.episodes._h5._file is not None     # ...and the original keeps its handle
+    again = pickle.loads(blob)
+    assert again.episodes._h5._file is None
+    item = again[7]
+    for k, v in first.items():
+        assert torch.equal(v, item[k]) if isinstance(v, torch.Tensor) else v == item[k]
+    assert len(again) == len(ds) and again.episodes.keys == ds.episodes.keys
+    ds.close(); again.close()
+
+
+def test_lazy_handle_reopens_after_fork(codraw_file, monkeypatch):
+    "A handle opened in another process (a different pid) is replaced, not reused."
+    h = LazyH5File(codraw_file)
+    f = h()
+    monkeypatch.setattr("os.getpid", lambda: -1)
+    n = len(f)
+    g = h()
+    assert g is not f and len(g) == n
+    assert not f.id.valid                        # the inherited handle was closed, not reused
+    h.close()
