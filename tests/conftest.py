@@ -1,0 +1,25 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def run(cmd, timeout=600, **kw):
+    "Run a command from the project root; on failure show its output."
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **kw.pop("env", {})}
+    p = subprocess.run(cmd, cwd=kw.pop("cwd", ROOT), capture_output=True, text=True, timeout=timeout, env=env, **kw)
+    assert p.returncode == 0, f"{cmd} exited {p.returncode}\n--- stdout\n{p.stdout[-6000:]}\n--- stderr\n{p.stderr[-6000:]}"
+    return p
+
+
+@pytest.fixture
+def outputs(tmp_path, monkeypatch):
+    "A private outputs/ and data/ root for the test."
+    monkeypatch.setenv("DRAWLAB_OUTPUTS", str(tmp_path / "outputs"))
+    monkeypatch.setenv("DRAWLAB_DATA", str(tmp_path / "data"))
+    return tmp_path / "outputs"
