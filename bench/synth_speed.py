@@ -57,6 +57,9 @@ def bench_generator(name: str, make, prefix: str, episodes: int, seed: int, part
         out, wall, cpu = timed(lambda: make(Path(d) / "run", n_train, n_val, n_test, seed))
         images = count_turn_images(Path(out), prefix)
         report(f"make_{name} (draw + write)", images, wall, cpu)
+        if name == "iclevr":
+            out, wall, cpu = timed(lambda: make(Path(d) / "run_nodet", n_train, n_val, n_test, seed, detector_files=False))
+            report("  ... detector_files=False", count_turn_images(Path(out), prefix), wall, cpu)
         if parts is not None:
             for label, fn in parts(n_train, seed):
                 n, wall, cpu = timed(fn)
