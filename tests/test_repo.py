@@ -36,3 +36,10 @@ def test_notebooks_are_clean(tmp_path):
 def test_ci_runs_the_readme_test_command():
     ci = [l.strip() for l in (ROOT / ".ci" / "run").read_text().splitlines() if l.strip() and not l.startswith(("#", "set ", "cd "))]
     assert ci == ["./drawlab test"] and "./drawlab test" in (ROOT / "README.md").read_text()
+
+
+def test_readme_is_rendered_from_index_notebook(tmp_path):
+    run([str(BIN / "jupyter"), "nbconvert", "--log-level", "WARN", "--to", "markdown", str(ROOT / "nbs" / "index.ipynb"),
+         "--output-dir", str(tmp_path), "--output", "README"])
+    assert (tmp_path / "README.md").read_text() == (ROOT / "README.md").read_text(), \
+        "README.md is out of date: run ./drawlab readme and commit"
