@@ -1,12 +1,20 @@
-"GeNeVATurns under DataLoader worker processes (fork and spawn) and pickling: lib.data.geneva."
+"""lib.data.geneva: GeNeVATurns under DataLoader worker processes (fork and spawn) and pickling; the fast writer
+(HDF5's C functions) against the plain h5py writer on generated CoDraw and i-CLEVR data."""
+import filecmp
+import os
 import pickle
+import sys
 
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from lib.data.geneva import Episode, GeNeVATurns, LazyH5File, collate_turns, write_geneva_h5, write_objects_txt
+import h5py
+
+import lib.data.geneva as geneva
+from lib.data.geneva import (Episode, GeNeVAEpisodes, GeNeVATurns, LazyH5File, collate_turns, read_detector_h5,
+                             write_geneva_h5, write_objects_txt)
 
 
 def _episodes(n: int, C: int = 58, seed: int = 0) -> list[Episode]:
@@ -94,3 +102,70 @@ def test_lazy_handle_reopens_after_fork(codraw_file, monkeypatch):
     assert g is not f and len(g) == n
     assert not f.id.valid                        # the inherited handle was closed, not reused
     h.close()
+
+
+def _generated(dataset: str):
+    "(episodes, background, entities) from the synthetic generators."
+    if dataset == "codraw":
+        from lib.synth.codraw import CODRAW_OBJECTS, codraw_episode, make_background
+        bg = make_background()
+        return [codraw_episode(3, "val", i, bg, scene_id=str(i)) for i in range(40)], bg, CODRAW_OBJECTS
+    from lib.synth.iclevr import ENTITIES, background_raw, iclevr_episodes
+    return iclevr_episodes(12, 3, "val"), background_raw(), ENTITIES
+
+
+def _write_both(tmp_path, monkeypatch, dataset, eps, bg, names):
+    "The same episodes through the fast writer and the plain h5py one; returns the four paths."
+    paths = {}
+    for kind in ("fast", "plain"):
+        if kind == "plain": monkeypatch.setattr(geneva, "_hdf5_functions", lambda: None)
+        main, det = tmp_path / kind / f"{dataset}_val.h5", tmp_path / kind / f"{dataset}_obj_val.h5"
+        write_geneva_h5(main, eps, dataset, bg, names, detector_path=det)
+        paths[kind] = (main, det)
+    monkeypatch.undo()
+    return paths
+
+
+def test_fast_path_is_available_on_linux():
+    if sys.platform.startswith("linux"): assert geneva._hdf5_functions() is not None
+
+
+@pytest.mark.parametrize("dataset", ["codraw", "iclevr"])
+def test_fast_writer_writes_the_plain_writers_bytes(tmp_path, monkeypatch, dataset):
+    eps, bg, names = _generated(dataset)
+    paths = _write_both(tmp_path, monkeypatch, dataset, eps, bg, names)
+    for fast, plain in zip(paths["fast"], paths["plain"]):
+        assert filecmp.cmp(fast, plain, shallow=False), f"{fast} differs from {plain}"
+    write_objects_txt(tmp_path / "fast" / "objects.txt", names)
+    with GeNeVAEpisodes(paths["fast"][0]) as read_back:
+        assert len(read_back) == len(eps)
+        for i in (0, len(eps) // 2, len(eps) - 1):
+            want = eps[i] if dataset == "codraw" else Episode(eps[i].images, eps[i].instructions, eps[i].objects,
+                                                               eps[i].coords, eps[i].scene_id.zfill(6))
+            assert read_back[i] == want
+    det = read_detector_h5(paths["fast"][1])
+    assert np.array_equal(det["images"], np.concatenate([e.images for e in eps]))
+    assert np.array_equal(det["objects"], np.concatenate([e.objects for e in eps]))
+
+
+def test_fast_writer_follows_h5py_track_order(tmp_path, monkeypatch):
+    # h5py's global track_order changes the group and dataset creation lists; both writers must follow it
+    eps, bg, names = _episodes(5), np.zeros((128, 128, 3), np.uint8), [f"o{i}" for i in range(58)]
+    cfg = h5py.get_config(); saved = cfg.track_order
+    cfg.track_order = True
+    try: paths = _write_both(tmp_path, monkeypatch, "codraw", eps, bg, names)
+    finally: cfg.track_order = saved
+    for fast, plain in zip(paths["fast"], paths["plain"]):
+        assert filecmp.cmp(fast, plain, shallow=False), f"{fast} differs from {plain}"
+    with h5py.File(paths["fast"][0]) as f:
+        assert f["0"].id.get_create_plist().get_link_creation_order()   # the setting did reach the file
+
+
+def test_written_files_have_the_usual_permissions(tmp_path):
+    umask = os.umask(0); os.umask(umask)
+    bg = np.zeros((128, 128, 3), np.uint8)
+    write_geneva_h5(tmp_path / "codraw_val.h5", _episodes(2), "codraw", bg, [f"o{i}" for i in range(58)],
+                    detector_path=tmp_path / "codraw_obj_val.h5")
+    for name in ("codraw_val.h5", "codraw_obj_val.h5"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["codraw_obj_val.h5", "codraw_val.h5"]
