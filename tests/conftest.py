@@ -7,6 +7,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+# papermill must find *this* venv's `drawlab` kernel (installed with --sys-prefix by ./drawlab setup) before any
+# user-level one another checkout may have registered
+os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(Path(sys.prefix) / "share" / "jupyter"),
+                                                          os.environ.get("JUPYTER_PATH")) if p)
 
 
 def run(cmd, timeout=600, **kw):
