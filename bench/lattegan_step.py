@@ -1,0 +1,90 @@
+"""Training throughput and peak memory of one LatteGAN training step (D with wrong pairs, G, R1 on reals).
+
+    python bench/lattegan_step.py                        # CPU: paper @ batch 8 on 2 threads, cpu-demo @ batch 32
+    python bench/lattegan_step.py --preset paper --batch 64 --compile   # on a GPU: bf16 autocast, channels_last,
+                                                                        # fused Adam, eager and torch.compile'd
+
+A step is what the engine runs per batch with the official schedule (R1 every step): the D phase (one D pass
+over real, wrong-text and fake pairs), the G phase, and the R1 phase (double backward). Inputs are random
+tensors of the right shapes (768-d BERT embeddings, 24 i-CLEVR classes), so the data pipeline is not timed here.
+Reference point (DESIGN/issue 4): the official code takes ~38 s and 7.9 GB peak RSS for one `paper` step at
+batch 8 on 2 CPU threads.
+"""
+import argparse
+import resource
+import time
+
+import torch
+
+from lib.systems.lattegan import LatteGANSystem
+from lib.train import Nets, Phase, StepContext
+
+
+def make_batch(B, S, D, T, device):
+    g = torch.Generator().manual_seed(0)
+    b = dict(source=torch.rand(B, 3, S, S, generator=g) * 2 - 1, target=torch.rand(B, 3, S, S, generator=g) * 2 - 1,
+             sentence=torch.randn(B, D, generator=g), words=torch.randn(B, T, D, generator=g),
+             word_mask=torch.arange(T)[None].expand(B, T) < T // 2, added=(torch.rand(B, 24, generator=g) < 0.05).float())
+    return {k: v.to(device) for k, v in b.items()}
+
+
+def bench(preset, batch, steps, warmup, device, compile_=False, channels_last=False, bf16=False, text_dim=768):
+    system = LatteGANSystem(preset, "iclevr", text_dim)
+    G, D = system.G.to(device), system.D.to(device)
+    if channels_last: G.to(memory_format=torch.channels_last); D.to(memory_format=torch.channels_last)
+    fused = device.type == "cuda"
+    opts = {"G": torch.optim.Adam(G.parameters(), 1e-4, betas=(0.0, 0.9), fused=fused),
+            "D": torch.optim.Adam(D.parameters(), 4e-4, betas=(0.0, 0.9), fused=fused)}
+    nets = Nets(torch.compile(G) if compile_ else G, torch.compile(D) if compile_ else D, G)
+    b = make_batch(batch, G.image_size, text_dim, 16, device)
+    if channels_last: b = {k: (v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v) for k, v in b.items()}
+    phases = [Phase("D", "D"), Phase("G", "G"), Phase("D_reg", "D")]
+
+    def step(i):
+        for ph in phases:
+            net = G if ph.net == "G" else D
+            for n, m in (("G", G), ("D", D)): m.requires_grad_(n == ph.net)
+            opts[ph.net].zero_grad(set_to_none=True)
+            ctx = StepContext(i, ph, 0, batch, 0, batch, device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss, _ = system.loss(ph, b, nets, ctx)
+            loss.backward()
+            opts[ph.net].step()
+
+    for i in range(warmup): step(i)
+    if device.type == "cuda": torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    for i in range(steps): step(warmup + i)
+    if device.type == "cuda": torch.cuda.synchronize()
+    sec = (time.perf_counter() - t) / steps
+    peak = (torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+    return sec, peak
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default=None, help="one configuration only: paper or cpu-demo")
+    ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads")
+    ap.add_argument("--compile", action="store_true", help="GPU: also time torch.compile'd networks")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    print(f"torch {torch.__version__}, device {device}" + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else
+                                                         f", {torch.get_num_threads()} threads"))
+    if device.type == "cuda":
+        runs = [(args.preset or "paper", args.batch or 64, dict(bf16=True, channels_last=True), "eager bf16 channels_last")]
+        if args.compile: runs.append((args.preset or "paper", args.batch or 64, dict(bf16=True, channels_last=True, compile_=True), "compiled"))
+    else:
+        runs = [(p, b, {}, "fp32") for p, b in ((("paper", 8), ("cpu-demo", 32)) if args.preset is None else ((args.preset, args.batch or 8),))]
+    for preset, batch, kw, label in runs:
+        sec, peak = bench(preset, batch, args.steps, args.warmup, device, **kw)
+        unit = "GiB GPU memory" if device.type == "cuda" else "GiB peak RSS (process)"
+        print(f"{preset:9} batch {batch:3} {label:26} {sec:8.3f} s/step  {batch / sec:8.1f} turn-images/s  {peak:6.2f} {unit}")
+
+
+if __name__ == "__main__":
+    main()
