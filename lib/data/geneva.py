@@ -577,9 +577,15 @@ class GeNeVATurns(Dataset):
                  path: str | Path,                      # `codraw_{split}.h5` or `clevr_{split}.h5`
                  image_size: int = 128,                 # side S of the image tensors
                  objects_txt: str | Path | None = None,  # object names (default: objects.txt next to the file)
+                 embeddings=None,                       # a per-turn embedding file (path or `TurnEmbeddings`), or None
                  ):
         self.episodes = GeNeVAEpisodes(path, objects_txt)
         self.image_size = image_size
+        self.embeddings = None
+        if embeddings is not None:
+            from lib.data.embeddings import TurnEmbeddings   # it imports this module
+            if not isinstance(embeddings, TurnEmbeddings): embeddings = TurnEmbeddings(embeddings)
+            self.embeddings = embeddings.check(self.episodes)
         lengths = self.episodes.lengths
         # the flat index: turn i of the dataset is turn `turn_of[i]` of episode `episode_of[i]`
         self.episode_of = np.repeat(np.arange(len(lengths)), lengths)
@@ -602,7 +608,7 @@ class GeNeVATurns(Dataset):
         before = objects[0] if t > 0 else np.zeros_like(objects[0])
         texts = self.episodes.instructions(e, g)
         S = self.image_size
-        return {
+        item = {
             "source": image_to_tensor(images[0][..., ::-1], S) if t > 0 else torch.from_numpy(self.background.numpy().copy()),
             "target": image_to_tensor(images[-1][..., ::-1], S),
             "instruction": texts[t],
@@ -613,10 +619,20 @@ class GeNeVATurns(Dataset):
             "episode": e,
             "turn": t,
         }
+        if self.embeddings is not None:
+            sentence, words, n = self.embeddings.turn(self.episodes.keys[e], t)
+            item.update(sentence=torch.from_numpy(sentence), words=torch.from_numpy(words),
+                        word_mask=torch.arange(len(words)) < n)
+        return item
 
-    def close(self) -> None: self.episodes.close()
+    text_dim = property(lambda self: self.embeddings.dim if self.embeddings is not None else None)
+
+    def close(self) -> None:
+        self.episodes.close()
+        if self.embeddings is not None: self.embeddings.close()
     def __repr__(self) -> str:
-        return f"GeNeVATurns({str(self.path)!r}, dataset={self.dataset!r}, turns={len(self)}, image_size={self.image_size})"
+        text = f", embeddings={str(self.embeddings.path)!r}" if self.embeddings is not None else ""
+        return f"GeNeVATurns({str(self.path)!r}, dataset={self.dataset!r}, turns={len(self)}, image_size={self.image_size}{text})"
 
 # %% ../../nbs/10_data.geneva.ipynb #a0a2fb08
 def collate_turns(items: list[dict[str, Any]]) -> dict[str, Any]:
