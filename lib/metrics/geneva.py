@@ -535,7 +535,7 @@ def train_evaluator(data_dir: str | Path,       # dataset folder with the detect
                     seed: int = 0,
                     max_train: int | None = None,  # use at most this many training images (quick runs)
                     max_val: int | None = None,
-                    time_limit_s: float | None = None,  # stop after the epoch that passes this
+                    time_limit_s: float | None = None,  # training budget in seconds: stop (mid-epoch too), validate, keep the best
                     log: Callable[[dict], None] | None = None,  # called with each epoch's record
                     verbose: bool = True,
                     ) -> dict:
@@ -558,7 +558,7 @@ def train_evaluator(data_dir: str | Path,       # dataset folder with the detect
     for epoch in range(epochs):
         for group in opt.param_groups: group["lr"] = lr * 0.5 ** (epoch // lr_halve_every)
         model.train()
-        sums = dict(det=0.0, loc=0.0, n=0)
+        sums, out_of_time = dict(det=0.0, loc=0.0, n=0), False
         for idx in _batches(len(train.images), batch_size, gen):
             x = images_to_tensor(train.images[idx]).to(device)
             present, target_xy = objects_all[idx].to(device), coords_all[idx].to(device)
@@ -569,8 +569,11 @@ def train_evaluator(data_dir: str | Path,       # dataset folder with the detect
             (det + coord_weight * loc).backward()
             opt.step()
             sums["det"] += det.item() * len(idx); sums["loc"] += loc.item(); sums["n"] += len(idx)
+            # a budget is kept within a batch: a large training set must not run a whole epoch past it
+            out_of_time = time_limit_s is not None and time.time() - t0 > time_limit_s
+            if out_of_time: break
         val_scores = score_against_labels(model, val)
-        record = dict(epoch=epoch + 1, lr=opt.param_groups[0]["lr"], det_loss=sums["det"] / sums["n"],
+        record = dict(epoch=epoch + 1, images=sums["n"], lr=opt.param_groups[0]["lr"], det_loss=sums["det"] / sums["n"],
                       loc_loss=sums["loc"] / sums["n"], **{f"val_{k_}": v for k_, v in val_scores.items()},
                       seconds=round(time.time() - t0, 1))
         if val_scores["F1"] > best_f1:  # the official rule: strictly better
@@ -584,6 +587,6 @@ def train_evaluator(data_dir: str | Path,       # dataset folder with the detect
             print(f"epoch {epoch + 1:3d}  det {record['det_loss']:.4f}  loc {record['loc_loss']:.3f}  "
                   f"val AP {val_scores['AP']:.4f} AR {val_scores['AR']:.4f} F1 {val_scores['F1']:.4f}  "
                   f"xy err {val_scores['x_px']:.1f}/{val_scores['y_px']:.1f} px  {record['seconds']:.0f}s", flush=True)
-        if time_limit_s is not None and time.time() - t0 > time_limit_s: break
+        if out_of_time or (time_limit_s is not None and time.time() - t0 > time_limit_s): break
     return dict(path=out_path, best_f1=best_f1, best_epoch=best_epoch, history=history,
                 n_train=len(train.images), n_val=len(val.images), seconds=time.time() - t0)
