@@ -2,7 +2,7 @@
 
 Modules:
 
-- `lib.data.embeddings`: LatteGAN's per-turn text embedding files: a BERT-architecture encoder's [CLS] vector and token memories for every turn of a GeNeVA dialogue, in the official h5 layout, written once and read by training and evaluation.
-- `lib.systems.lattegan`: LatteGAN as a training system: its data (turns with their text embeddings), its losses, iterative generation from the background, and evaluation with the GeNeVA detector — everything the engine needs and nothing it owns."""
+- `lib.systems.geneva_gan`: The GeNeVA-GAN baseline as a training system: turns with their dialogue history as word ids, the official losses and learning rates, and drawing whole dialogues for the shared GeNeVA evaluation.
+- `lib.systems.lattegan`: LatteGAN as a training system — its losses, iterative drawing of whole dialogues, evaluation with the GeNeVA detector and the copy-previous floor — and `train_lattegan`, the training entry point for LatteGAN and the GeNeVA-GAN baseline."""
 
 __version__ = "0.0.1"
