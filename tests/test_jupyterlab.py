@@ -1,0 +1,98 @@
+"""The JupyterLab experience: the widget apps run through the project kernel, and JupyterLab itself, in headless
+Chromium, renders a saved episode browser (screenshot under build/docs/screenshots/jupyterlab-widget.png)."""
+import os
+import re
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from conftest import BIN, ROOT
+from test_docs import SHOTS, chromium
+
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+VIEW = "application/vnd.jupyter.widget-view+json"
+
+# The widget apps and the code that shows each one (extend this list when a module adds an app).
+APPS = {
+    "episode browser": [
+        "from pathlib import Path\nfrom lib.synth.iclevr import make_iclevr\nfrom lib.data.geneva import GeNeVAEpisodes, browse_episodes",
+        "folder = make_iclevr(Path('data'), 3, 1, 1, seed=0, detector_files=False)\n"
+        "app = browse_episodes(GeNeVAEpisodes(folder / 'clevr_train.h5'))\napp",
+    ],
+}
+
+
+def executed(cells: list[str], cwd: Path) -> nbformat.NotebookNode:
+    "A notebook of `cells` run through the `drawlab` kernel, its widget state stored as JupyterLab saves it."
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "drawlab", "display_name": "Python (drawlab)", "language": "python"}
+    NotebookClient(nb, kernel_name="drawlab", timeout=300, store_widget_state=True,
+                   resources={"metadata": {"path": str(cwd)}}).execute()
+    return nb
+
+
+@pytest.mark.parametrize("app", list(APPS))
+def test_widget_apps_run_in_the_kernel(app, tmp_path):
+    nb = executed(APPS[app], tmp_path)
+    views = [o for o in nb.cells[-1].outputs if VIEW in o.get("data", {})]
+    assert views, f"{app}: the last cell shows no widget: {nb.cells[-1].outputs}"
+    state = nb.metadata["widgets"][WIDGET_STATE]["state"]
+    models = {s["model_name"] for s in state.values()}
+    assert {"VBoxModel", "ImageModel"} <= models or len(state) > 3, models
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+
+def test_jupyterlab_renders_the_episode_browser(tmp_path):
+    nb = executed(APPS["episode browser"], tmp_path)
+    nbformat.write(nb, tmp_path / "browser.ipynb")
+    port, token = free_port(), "drawlab-test"
+    # JupyterLab restores widgets from a notebook's saved state only with the widget manager's saveState on
+    settings = tmp_path / "lab-settings"
+    (settings / "@jupyter-widgets" / "jupyterlab-manager").mkdir(parents=True)
+    (settings / "@jupyter-widgets" / "jupyterlab-manager" / "plugin.jupyterlab-settings").write_text('{"saveState": true}')
+    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false", "checkForUpdates": false}')
+    env = {**os.environ, "JUPYTER_PATH": str(ROOT / ".venv" / "share" / "jupyter"), "HOME": str(tmp_path),
+           "JUPYTERLAB_SETTINGS_DIR": str(settings)}
+    # outputs of an untrusted notebook show only in their safe (text) form: sign it as a user saving it would
+    subprocess.run([str(BIN / "jupyter"), "trust", str(tmp_path / "browser.ipynb")], env=env, check=True,
+                   capture_output=True)
+    lab = subprocess.Popen([str(BIN / "jupyter"), "lab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
+                            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
+                            "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(120):
+            try: urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2); break
+            except OSError: time.sleep(0.5)
+        else: pytest.fail("JupyterLab did not start:\n" + lab.stdout.read1().decode(errors="replace")[-3000:])
+        page = f"{url}/lab/tree/browser.ipynb?token={token}"
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=40000", "--window-size=1280,900"]
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        shot = SHOTS / "jupyterlab-widget.png"
+        rendered = False
+        for attempt in range(3):   # the first load of a fresh JupyterLab may still show the launcher
+            dom = subprocess.run([chromium(), *flags, "--dump-dom", page], capture_output=True, text=True, timeout=180).stdout
+            body = re.sub(r"<(style|script)[^>]*>.*?</\1>", "", dom, flags=re.S)   # class names in CSS don't count
+            rendered = bool(re.search(r'<img[^>]*class="[^"]*widget-image', body) or re.search(r'class="[^"]*widget-image', body)) \
+                and bool(re.search(r'class="[^"]*widget-slider', body))
+            if rendered: break
+        (SHOTS / "jupyterlab-widget.html").write_text(dom)
+        subprocess.run([chromium(), *flags, f"--screenshot={shot}", page], capture_output=True, timeout=180)
+        # the saved widget state became live views: the sliders and the pictures of the browser
+        assert rendered, "the browser's widgets were not rendered by JupyterLab (only their text form)"
+        assert shot.exists() and shot.stat().st_size > 20_000
+    finally:
+        lab.terminate(); lab.wait(timeout=30)
