@@ -50,15 +50,18 @@ SECTIONS = [
     ("Tutorials", r"^tutorials/"),
     ("Data", r"^\d+[a-z]?_(data|synth)\b"),
     ("Models", r"^\d+[a-z]?_(nn|models|systems|losses)\b"),
-    ("Training", r"^(\d+[a-z]?_(core|train|toy2d|runs)\b|train_|pretrain_)"),
+    ("Training", r"^(\d+[a-z]?_(core|train|toy2d|runs)\b|train_|pretrain_|create_)"),
+    ("Results", r"^results_"),
     ("Metrics", r"^\d+[a-z]?_metrics\b"),
 ]
 # Fallback by layer number (STYLE: 00 core, 10 data, 20 synth, 30 nn/models, 40 losses, 50 engine, 60 metrics).
 LAYERS = [(10, "Training"), (30, "Data"), (50, "Models"), (60, "Training"), (70, "Metrics")]
-SECTION_ORDER = ["Tutorials", "Data", "Models", "Training", "Metrics", "More"]
+SECTION_ORDER = ["Tutorials", "Data", "Models", "Training", "Metrics", "Results", "More"]
 # Notebooks that nbdev's skip_file_re leaves out of the docs but that a reader wants to see, shown unexecuted:
 # the parameterised training notebooks (papermill runs them; their parameters cell is the documentation).
-SOURCE_ONLY = r"^(train_|pretrain_)"
+SOURCE_ONLY = r"^(train_|pretrain_|create_)"
+# Result notebooks (nbdev skips them: they read runs, not test code) are executed: they render committed summaries.
+RESULTS = r"^results_"
 
 
 # ------------------------------------------------------------------------------------------------ notebooks ----------
@@ -75,7 +78,8 @@ def find_notebooks(cfg) -> list[tuple[Path, bool]]:
                    if not any(part.startswith((".", "_")) for part in p.relative_to(nbs).parts[:-1]))
     docs = [p for p in found if not skip.match(p.name)]
     extra = [p for p in found if skip.match(p.name) and re.match(SOURCE_ONLY, p.name)]
-    return [(p, True) for p in docs] + [(p, False) for p in extra]
+    results = [p for p in found if skip.match(p.name) and re.match(RESULTS, p.name)]
+    return [(p, True) for p in docs + results] + [(p, False) for p in extra]
 
 
 def section_of(rel: str) -> str:
@@ -135,6 +139,9 @@ def build_one(src: str, dst: str, execute: bool, skip_flags: list[str], env_root
         from nbdev.processors import FilterDefaults
         nb = _execute(src_p, skip_flags, env_p, timeout) if execute else read_nb(src_p)
         nb.path_ = str(src_p)
+        for cell in nb.cells:                      # nbdev's strip_ansi wants each stream's text as one string
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream" and isinstance(out.get("text"), list): out["text"] = "".join(out["text"])
         with working_directory(src_p.parent): FilterDefaults()(nb)
         dst_p.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst_p.with_suffix(".tmp")
