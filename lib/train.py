@@ -34,8 +34,8 @@ from .core import RunDir, atomic_torch_save, atomic_write, pick_precision, write
 # %% auto #0
 __all__ = ['CKPT_VERSION', 'METRICS', 'Phase', 'GANSystem', 'Nets', 'StepContext', 'ShardedEpochSampler', 'hinge_d_loss',
            'hinge_g_loss', 'r1_penalty', 'TrainConfig', 'CheckpointError', 'load_checkpoint', 'list_checkpoints',
-           'latest_checkpoint', 'rng_state', 'set_rng_state', 'Callback', 'register_metric', 'Evaluate', 'EarlyStop',
-           'Engine', 'save_image_grid', 'launch']
+           'latest_checkpoint', 'ema_generator_state', 'rng_state', 'set_rng_state', 'Callback', 'register_metric',
+           'Evaluate', 'EarlyStop', 'Engine', 'save_image_grid', 'launch']
 
 # %% ../nbs/50_train.ipynb #a3b97f9f
 @dataclass(frozen=True)
@@ -190,6 +190,11 @@ def latest_checkpoint(folder: str | Path, warn: Callable[[str], Any] = print) ->
         try: return path, load_checkpoint(path)
         except CheckpointError as e: warn(f"skipping a broken checkpoint: {e}")
     return None
+
+def ema_generator_state(ckpt: dict) -> dict[str, torch.Tensor]:
+    "A checkpoint's EMA generator weights as the generator's own `state_dict` (the engine stores the `AveragedModel`)."
+    if "G_ema" not in ckpt: raise CheckpointError("the checkpoint holds no 'G_ema' (EMA generator) weights")
+    return {k.removeprefix("module."): v for k, v in ckpt["G_ema"].items() if k != "n_averaged"}
 
 # %% ../nbs/50_train.ipynb #17aeb4c0
 def rng_state() -> dict:

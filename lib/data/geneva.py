@@ -34,7 +34,7 @@ from ..core import atomic_target, atomic_write
 # %% auto #0
 __all__ = ['DATASETS', 'Episode', 'added_objects', 'write_objects_txt', 'read_objects_txt', 'GeNeVAFormatError',
            'write_geneva_h5', 'LazyH5File', 'resize_like_opencv', 'GeNeVAEpisodes', 'plot_episode', 'image_to_tensor',
-           'tensor_to_image', 'GeNeVATurns', 'collate_turns', 'read_detector_h5', 'browse_episodes']
+           'tensor_to_image', 'GeNeVATurns', 'collate_turns', 'read_detector_h5', 'png_bytes', 'browse_episodes']
 
 # %% ../../nbs/10_data.geneva.ipynb #185e0d81
 @dataclass(eq=False, repr=False)
@@ -669,7 +669,10 @@ def read_detector_h5(path: str | Path) -> dict[str, Any]:
             "coords": np.stack(coords).astype(np.float32), "scene_ids": ids}
 
 # %% ../../nbs/10_data.geneva.ipynb #2b99772f
-def _png(image: np.ndarray, scale: int) -> bytes:
+def png_bytes(image: np.ndarray,  # (H,W,3) uint8 RGB
+              scale: int = 1,     # pixels per image pixel (nearest-neighbour)
+              ) -> bytes:
+    "A picture as PNG bytes, for `ipywidgets.Image`."
     from PIL import Image
     pic = Image.fromarray(image)
     if scale != 1: pic = pic.resize((pic.width * scale, pic.height * scale), Image.NEAREST)
@@ -704,8 +707,8 @@ def browse_episodes(episodes: Sequence[Episode],           # a `GeNeVAEpisodes` 
         turn_slider.max = len(ep) - 1                  # clamps the value when the new episode is shorter
         t = turn_slider.value
         instruction.value = f"<b>{t + 1}/{len(ep)}</b> {html.escape(ep.instructions[t])}"
-        previous.value = _png(ep.images[t - 1] if t else background, scale)
-        current.value = _png(ep.images[t], scale)
+        previous.value = png_bytes(ep.images[t - 1] if t else background, scale)
+        current.value = png_bytes(ep.images[t], scale)
         new = np.flatnonzero(added_objects(ep.objects)[t])
         names = [entities[c] if entities is not None else f"object {c}" for c in new]
         added_html.value = "added: " + (html.escape(", ".join(names)) if names else "nothing")

@@ -53,8 +53,9 @@ def load_text_encoder(name_or_path: str = DEFAULT_TEXT_ENCODER,  # 'minilm', a H
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
     path = text_encoder_path(name_or_path)
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()          # the load report of every weight is noise here
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()          # the load report and progress bar of every weight are noise here
+    hf_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model = AutoModel.from_pretrained(path, local_files_only=True)
@@ -63,6 +64,7 @@ def load_text_encoder(name_or_path: str = DEFAULT_TEXT_ENCODER,  # 'minilm', a H
                                 f"(this machine has no model hub: give a local folder, or 'minilm'): {e}") from None
     finally:
         hf_logging.set_verbosity(verbosity)
+        if bars: hf_logging.enable_progress_bar()
     if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
         raise ValueError(f"text encoder {name_or_path!r}: expected a BERT-style tokenizer with [CLS] and [SEP] tokens")
     return tokenizer, model.to(device).eval()
