@@ -53,10 +53,11 @@ SECTIONS = [
     ("Training", r"^(\d+[a-z]?_(core|train|toy2d|runs)\b|train_|pretrain_|create_)"),
     ("Results", r"^results_"),
     ("Metrics", r"^\d+[a-z]?_metrics\b"),
+    ("Apps", r"^\d+[a-z]?_apps\b"),
 ]
 # Fallback by layer number (STYLE: 00 core, 10 data, 20 synth, 30 nn/models, 40 losses, 50 engine, 60 metrics).
 LAYERS = [(10, "Training"), (30, "Data"), (50, "Models"), (60, "Training"), (70, "Metrics")]
-SECTION_ORDER = ["Tutorials", "Data", "Models", "Training", "Metrics", "Results", "More"]
+SECTION_ORDER = ["Tutorials", "Data", "Models", "Training", "Metrics", "Apps", "Results", "More"]
 # Notebooks that nbdev's skip_file_re leaves out of the docs but that a reader wants to see, shown unexecuted:
 # the parameterised training notebooks (papermill runs them; their parameters cell is the documentation).
 SOURCE_ONLY = r"^(train_|pretrain_|create_)"
