@@ -516,8 +516,10 @@ def _batches(n: int, batch_size: int, generator: torch.Generator | None):
     for i in range(0, n, batch_size): yield order[i:i + batch_size].numpy()
 
 def default_evaluator_path(data_dir: str | Path, dataset: str, arch: str = "compact") -> Path:
-    "`<data_dir>/clevr_<arch>_best_checkpoint.pth` (i-CLEVR) or `codraw_<arch>_...`: the official naming."
-    return Path(data_dir) / f"{GENEVA_DATASETS[check_dataset(dataset)]['prefix']}_{arch}_best_checkpoint.pth"
+    """Where a dataset folder keeps its evaluator: the released Inception ones are `iclevr_inception_best_checkpoint.pth`
+    and `codraw_inception_best_checkpoint.pth`; others follow the file prefix, e.g. `clevr_compact_best_checkpoint.pth`."""
+    name = check_dataset(dataset) if arch == "inception" else GENEVA_DATASETS[dataset]["prefix"]
+    return Path(data_dir) / f"{name}_{arch}_best_checkpoint.pth"
 
 def train_evaluator(data_dir: str | Path,       # dataset folder with the detector (or episode) files
                     dataset: str,                # 'iclevr' or 'codraw'
