@@ -539,7 +539,7 @@ def train_evaluator(data_dir: str | Path,       # dataset folder with the detect
                     max_val: int | None = None,
                     time_limit_s: float | None = None,  # training budget in seconds: stop (mid-epoch too), validate, keep the best
                     log: Callable[[dict], None] | None = None,  # called with each epoch's record
-                    verbose: bool = True,
+                    verbose: bool = True,        # a progress bar (tqdm.auto) with each epoch's losses and validation F1
                     ) -> dict:
     "Train an evaluator the official way and keep the best validation-F1 checkpoint at `out_path`."
     check_dataset(dataset)
@@ -557,6 +557,9 @@ def train_evaluator(data_dir: str | Path,       # dataset folder with the detect
     opt = torch.optim.Adam(model.parameters(), lr=lr, amsgrad=True)
     gen = torch.Generator().manual_seed(seed)
     best_f1, best_epoch, history, t0 = -1.0, -1, [], time.time()
+    from tqdm.auto import tqdm
+    bar = tqdm(total=epochs * -(-len(train.images) // batch_size), desc=f"{arch} evaluator", unit="batch",
+               disable=not verbose)
     for epoch in range(epochs):
         for group in opt.param_groups: group["lr"] = lr * 0.5 ** (epoch // lr_halve_every)
         model.train()
@@ -569,7 +572,7 @@ def train_evaluator(data_dir: str | Path,       # dataset folder with the detect
             loc = localization_loss(coords, target_xy, present)
             opt.zero_grad(set_to_none=True)
             (det + coord_weight * loc).backward()
-            opt.step()
+            opt.step(); bar.update()
             sums["det"] += det.item() * len(idx); sums["loc"] += loc.item(); sums["n"] += len(idx)
             # a budget is kept within a batch: a large training set must not run a whole epoch past it
             out_of_time = time_limit_s is not None and time.time() - t0 > time_limit_s
@@ -585,10 +588,9 @@ def train_evaluator(data_dir: str | Path,       # dataset folder with the detect
         record["best_f1"] = best_f1
         history.append(record)
         if log is not None: log(record)
-        if verbose:
-            print(f"epoch {epoch + 1:3d}  det {record['det_loss']:.4f}  loc {record['loc_loss']:.3f}  "
-                  f"val AP {val_scores['AP']:.4f} AR {val_scores['AR']:.4f} F1 {val_scores['F1']:.4f}  "
-                  f"xy err {val_scores['x_px']:.1f}/{val_scores['y_px']:.1f} px  {record['seconds']:.0f}s", flush=True)
+        bar.set_postfix(epoch=epoch + 1, det=f"{record['det_loss']:.4f}", val_F1=f"{val_scores['F1']:.4f}",
+                        best=f"{best_f1:.4f}", refresh=False)
         if out_of_time or (time_limit_s is not None and time.time() - t0 > time_limit_s): break
+    bar.close()
     return dict(path=out_path, best_f1=best_f1, best_epoch=best_epoch, history=history,
                 n_train=len(train.images), n_val=len(val.images), seconds=time.time() - t0)
