@@ -1,5 +1,4 @@
-"""The GeNeVA-GAN baseline as a training system: turns with their dialogue history as word ids, the official
-losses and learning rates, and drawing whole dialogues for the shared GeNeVA evaluation.
+"""The GeNeVA-GAN baseline as a training system: turns with their dialogue history as word ids, the official losses and learning rates, and drawing whole dialogues for the shared GeNeVA evaluation.
 
 Docs: https://drawlab.github.io/drawlab/systems.geneva_gan.html.md"""
 

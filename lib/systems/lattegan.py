@@ -1,6 +1,4 @@
-"""LatteGAN as a training system — its losses, iterative drawing of whole dialogues, evaluation with the GeNeVA
-detector and the copy-previous floor — and `train_lattegan`, the training entry point for LatteGAN and the
-GeNeVA-GAN baseline.
+"""LatteGAN as a training system — its losses, iterative drawing of whole dialogues, evaluation with the GeNeVA detector and the copy-previous floor — and `train_lattegan`, the training entry point for LatteGAN and the GeNeVA-GAN baseline.
 
 Docs: https://drawlab.github.io/drawlab/systems.lattegan.html.md"""
 
