@@ -1,6 +1,6 @@
 """The docs site: built offline from nbs/ with tools/build_docs.py, every internal link resolves, and a real
-headless Chromium renders the landing page and an API page (titles, signatures, images decoded) -- screenshots
-are kept under build/docs/screenshots/."""
+headless Chromium renders the landing page, API pages and a tutorial (titles, signatures, images decoded) --
+screenshots are kept under build/docs/screenshots/."""
 import functools
 import html.parser
 import http.server
@@ -33,9 +33,10 @@ def chromium() -> str:
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
     work = tmp_path_factory.mktemp("docwork")
-    # One notebook executed (its pictures on the page); the others as committed -- their cells already run in
-    # test_notebooks.py -- with their show_doc entries, which executes each notebook's exported cells
-    run([str(BIN / "python"), "tools/build_docs.py", "--exec", "20_synth.iclevr.ipynb", "--out", str(out),
+    # A module notebook and a tutorial executed (their pictures on the page); the others as committed -- their cells
+    # already run in test_notebooks.py -- with their show_doc entries, which executes each notebook's exported cells
+    run([str(BIN / "python"), "tools/build_docs.py", "--exec", "20_synth.iclevr.ipynb,tutorials/read_a_run.ipynb",
+         "--out", str(out),
          "--work", str(work)], timeout=900)
     return out
 
@@ -105,7 +106,7 @@ def served(site):
 
 
 @pytest.mark.parametrize("page,expect", [("index.html", "drawlab"), ("systems.lattegan.html", "train_lattegan"),
-                                         ("synth.iclevr.html", "make_iclevr")])
+                                         ("synth.iclevr.html", "make_iclevr"), ("tutorials/read_a_run.html", "Read a run")])
 def test_pages_render_in_chromium(served, page, expect):
     site, url = served
     browser = chromium()
@@ -117,10 +118,11 @@ def test_pages_render_in_chromium(served, page, expect):
     assert result, f"{page}: the page did not finish loading in Chromium\n{dom.stderr[-2000:]}"
     assert expect in result["title"] + result["h1"] or result["signatures"] > 0, result
     assert result["text"] > 500, result
-    if page != "index.html": assert result["signatures"] > 0, result     # API entries rendered with signatures
-    if page == "synth.iclevr.html": assert result["decoded"] > 0, result  # a picture, decoded, non-zero size
+    tutorial = page.startswith("tutorials/")
+    if page != "index.html" and not tutorial: assert result["signatures"] > 0, result   # API entries with signatures
+    if page == "synth.iclevr.html" or tutorial: assert result["decoded"] > 0, result     # a picture, decoded, non-zero size
     SHOTS.mkdir(parents=True, exist_ok=True)
-    shot = SHOTS / page.replace(".html", ".png")
+    shot = SHOTS / page.replace("/", "_").replace(".html", ".png")
     subprocess.run([browser, *flags, "--window-size=1280,1600", f"--screenshot={shot}", f"{url}/{page}"],
                    capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 20_000, shot
