@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.nn.utils import parametrize
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from accelerate import Accelerator
@@ -99,11 +100,15 @@ class StepContext:
     device: torch.device
     _calls: int = 0
 
-    def randn(self, *shape: int, dtype=torch.float32) -> torch.Tensor:
+    def randn(self, *shape: int, dtype=torch.float32,
+              stream: str | None = None,  # a name: the same rows in every phase of the step (None: per phase and call)
+              ) -> torch.Tensor:
         "Noise `(micro_batch, *shape)`: this micro-batch's rows of a global batch that depends only on seed, step, phase and call."
-        phase = self.phase.name if self.phase else None
-        g = torch.Generator().manual_seed(_seed_of(self.seed, self.step, phase, self._calls))
-        self._calls += 1
+        if stream is None:
+            key = (self.phase.name if self.phase else None, self._calls)
+            self._calls += 1
+        else: key = ("stream", stream)
+        g = torch.Generator().manual_seed(_seed_of(self.seed, self.step, *key))
         full = torch.randn(self.global_batch, *shape, generator=g, dtype=dtype)
         return full[self.offset:self.offset + self.micro_batch].to(self.device)
 
@@ -385,7 +390,9 @@ class Engine:
             ctx = StepContext(step=self.step, phase=phase, seed=cfg.seed, global_batch=cfg.batch_size,
                               offset=(acc.process_index * cfg.accum + i) * self.micro_batch,
                               micro_batch=self.micro_batch, device=acc.device)
-            with acc.autocast():
+            # cached(): each spectrally normalised weight is computed (and power-iterated) once per micro-batch,
+            # however often the loss calls its network
+            with acc.autocast(), parametrize.cached():
                 loss, stats = self.system.loss(phase, batch, nets, ctx)
             (loss / len(micro_batches)).backward()
             for k, v in stats.items(): self._stats.setdefault(f"{phase.name}/{k}", []).append(v.detach())
