@@ -430,27 +430,37 @@ class LatteDiscriminator(nn.Module):
         if source.shape[1:] != (3, S, S) or N % B:
             raise ValueError(f"{who}: source: expected ({N} or a divisor of it,3,{S},{S}), got {tuple(source.shape)}")
         if self.use_text: _check(sentence, (N, self.text_dim), "sentence", who)
-        # each source is encoded once, however many targets (real, fake, ...) are judged against it
-        h, skips = torch.cat([target, source]), []
+        if self.use_text and wrong_sentence is not None: _check(wrong_sentence, (N, self.text_dim), "wrong_sentence", who)
+        # Each source is encoded once, however many groups of targets (real, fake, ...) are judged against it; each
+        # group runs through the rest on its own, so a gradient w.r.t. one group (R1's, on the reals) stays in it.
+        src = source
+        for block in self.encoder: src = block(src)
+        outs = [self._judge(group, src, *(None if x is None else x[k * B:(k + 1) * B] for x in (sentence, wrong_sentence)))
+                for k, group in enumerate(target.split(B))]
+        return outs[0] if len(outs) == 1 else LatteDiscOutput(**{
+            k: None if v is None else torch.cat([getattr(o, k) for o in outs]) for k, v in vars(outs[0]).items()})
+
+    def _judge(self, target: Tensor, source_features: Tensor, sentence: Tensor | None,
+               wrong_sentence: Tensor | None) -> LatteDiscOutput:
+        "The outputs for B targets against their B encoded sources (B,4ch,S/8,S/8)."
+        h, skips = target, []
         for block in self.encoder:
-            h = block(h); skips.append(h[:N])  # target features at S/2, S/4, S/8
-        change = h[:N] - h[N:].repeat(N // B, 1, 1, 1)
-        d = self.global_blocks(change)  # what changed: (N, 16ch, S/32, S/32)
-        d = F.relu(d).sum((2, 3))  # (N, 16ch), sum pooling
+            h = block(h); skips.append(h)  # target features at S/2, S/4, S/8
+        d = self.global_blocks(h - source_features)  # what changed: (B, 16ch, S/32, S/32)
+        d = F.relu(d).sum((2, 3))  # (B, 16ch), sum pooling
         unconditional = self.global_head(d).squeeze(1)
         logit, wrong = unconditional, None
         if self.use_text:
             logit = unconditional + (self.projection(sentence) * d).sum(1)
-            if wrong_sentence is not None:
-                _check(wrong_sentence, (N, self.text_dim), "wrong_sentence", who)
-                wrong = unconditional + (self.projection(wrong_sentence) * d).sum(1)
+            if wrong_sentence is not None: wrong = unconditional + (self.projection(wrong_sentence) * d).sum(1)
         pixel = None
         if self.use_local:
             u = self.bottleneck(skips[-1])
             u = self.local_blocks[0](u)
             for block, skip in zip(self.local_blocks[1:], reversed(skips)): u = block(torch.cat([u, skip], 1))
-            pixel = self.pixel_head(F.relu(u))  # (N, 1, S, S)
+            pixel = self.pixel_head(F.relu(u))  # (B, 1, S, S)
         return LatteDiscOutput(global_logit=logit, pixel_logits=pixel, aux_logits=self.aux_head(d), wrong_logit=wrong)
+
 
 # %% ../../nbs/40_models.lattegan.ipynb #a357b313
 NUM_CLASSES = {"iclevr": 24, "codraw": 58}  # objects of the auxiliary head per GeNeVA dataset
