@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -76,7 +77,7 @@ def g_losses(fake,                         # `LatteDiscOutput` of the generated 
 
 # %% ../../nbs/45_systems.lattegan.ipynb #27ebd7af
 class LatteGANSystem(GANSystem):
-    "LatteGAN on teacher-forced turns: phases D, G and R1 on reals (`D_reg`)."
+    "LatteGAN on teacher-forced turns: phases D (with R1 on reals) and G, sharing one generator forward per step."
     def __init__(self,
                  preset: str,                    # model preset of `lib.models.lattegan` ('paper', 'cpu-demo')
                  dataset: str | int,             # 'iclevr', 'codraw' or a number of object classes
@@ -96,8 +97,9 @@ class LatteGANSystem(GANSystem):
         self.lr_g, self.lr_d, self.betas = lr_g, lr_d, tuple(betas)
         self.r1_weight, self.aux_weight, self.kl_weight, self.wrong_weight = r1_weight, aux_weight, kl_weight, wrong_weight
         self.input_noise, self.truncation, self.z_dim, self.fixed = input_noise, truncation, G.z_dim, samples
-        self.phases = (Phase("D", "D"), Phase("G", "G")) + ((Phase("D_reg", "D", r1_every),) if r1_weight > 0 else ())
+        self.r1_every, self.phases = r1_every, (Phase("D", "D"), Phase("G", "G"))
         self.eval_data = None            # set by `train_lattegan`: what the 'geneva' metric draws and scores
+        self._generated: dict = {}       # (step, offset) -> (noisy batch, G output) made in phase D for phase G
 
     @staticmethod
     def collate_fn(items: list[dict]) -> dict[str, Tensor]:
@@ -113,32 +115,44 @@ class LatteGANSystem(GANSystem):
         "G's output for a batch with `sentence` (B,D), `words` (B,M,D), `word_mask` (B,M) True at real tokens, `source`."
         return G(z, batch["sentence"], batch["words"], ~batch["word_mask"], batch["source"], sample=sample)
 
-    def noisy(self, x: Tensor, ctx) -> Tensor:
-        "x + U(0, input_noise): the official augmentation, drawn rank-invariantly (the normal CDF of ctx.randn)."
+    def noisy(self, x: Tensor, ctx, stream: str) -> Tensor:
+        "x + U(0, input_noise): the official augmentation, drawn rank-invariantly (the normal CDF of a ctx.randn stream)."
         if not self.input_noise: return x
-        return x + torch.special.ndtr(ctx.randn(*x.shape[1:])) * self.input_noise
+        return x + torch.special.ndtr(ctx.randn(*x.shape[1:], stream=stream)) * self.input_noise
+
+    def generation(self, batch, nets, ctx, keep: bool = False):
+        """The step's noisy batch and G output, G's graph included. Phase D makes it (`keep`: for phase G, as the
+        official step runs the generator once); phase G takes the kept one or, alone, makes the same again."""
+        key = (ctx.step, ctx.offset)
+        if not keep and key in self._generated: return self._generated.pop(key)
+        batch = {**batch, "source": self.noisy(batch["source"], ctx, "source-noise"),
+                 "target": self.noisy(batch["target"], ctx, "target-noise")}
+        with torch.enable_grad(), _requiring_grad(nets.G):   # in phase D the engine has frozen G
+            made = batch, self.generate(nets.G, batch, ctx.randn(self.z_dim, stream="z"))
+        if keep: self._generated = {key: made}                # only this step's: an unused one is dropped
+        return made
 
     def loss(self, phase, batch, nets, ctx):
-        batch = {**batch, "source": self.noisy(batch["source"], ctx), "target": self.noisy(batch["target"], ctx)}
-        source, target, sentence, added = batch["source"], batch["target"], batch["sentence"], batch["added"]
-        B = len(target)
         if phase.name == "D":
-            with torch.no_grad(): fake = self.generate(nets.G, batch, ctx.randn(self.z_dim)).image
+            batch, g = self.generation(batch, nets, ctx, keep=True)
+            source, sentence, added, B = batch["source"], batch["sentence"], batch["added"], len(batch["target"])
+            r1_due = self.r1_weight > 0 and ctx.step % self.r1_every == 0
+            target = batch["target"].detach().requires_grad_(r1_due)
             text = nets.D.use_text
-            out = nets.D(torch.cat([target, fake]), source, torch.cat([sentence, sentence]) if text else None,
+            out = nets.D(torch.cat([target, g.image.detach()]), source, torch.cat([sentence, sentence]) if text else None,
                          wrong_sentence=torch.cat([roll_text(sentence), sentence]) if text else None)
             real, fk = _rows(out, 0, B), _rows(out, B, 2 * B)
             terms = d_losses(real, fk, real.wrong_logit, added, self.wrong_weight, self.aux_weight)
+            if r1_due:   # R1 on the reals' global logit; the discriminator judges each group of targets on its own
+                terms["r1"] = r1_penalty(real.global_logit, target)
+                terms["loss"] = terms["loss"] + self.r1_weight * self.r1_every * terms["r1"]
             terms.update(real=real.global_logit.mean(), fake=fk.global_logit.mean())
             return terms["loss"], terms
         if phase.name == "G":
-            g = self.generate(nets.G, batch, ctx.randn(self.z_dim))
-            terms = g_losses(nets.D(g.image, source, sentence), added, g.mu, g.logvar, self.aux_weight, self.kl_weight)
+            batch, g = self.generation(batch, nets, ctx)
+            terms = g_losses(nets.D(g.image, batch["source"], batch["sentence"]), batch["added"], g.mu, g.logvar,
+                             self.aux_weight, self.kl_weight)
             return terms["loss"], terms
-        if phase.name == "D_reg":
-            real = target.detach().requires_grad_(True)
-            r1 = r1_penalty(nets.D(real, source, sentence).global_logit, real)
-            return r1 * self.r1_weight * phase.interval, {"r1": r1}
         raise KeyError(phase.name)
 
     @torch.no_grad()
@@ -165,6 +179,15 @@ class LatteGANSystem(GANSystem):
     def draw_turn(self, G, inputs: dict, t: int, source: Tensor, z: Tensor) -> Tensor:
         "Turn t's image (b,3,S,S) from the previous one."
         return G(z, inputs["sentence"][:, t], inputs["words"][:, t], inputs["pad"][:, t], source).image
+
+@contextmanager
+def _requiring_grad(net: torch.nn.Module):
+    "Let `net`'s parameters require gradients for a while, then restore each flag."
+    flags = [p.requires_grad for p in net.parameters()]
+    net.requires_grad_(True)
+    try: yield
+    finally:
+        for p, flag in zip(net.parameters(), flags): p.requires_grad_(flag)
 
 def _rows(out, lo: int, hi: int):
     "Rows lo:hi of every tensor of a model output dataclass."
