@@ -1,23 +1,34 @@
 """Training throughput and peak memory of one LatteGAN training step (D with wrong pairs, G, R1 on reals).
 
     python bench/lattegan_step.py                        # CPU: paper @ batch 8 on 2 threads, cpu-demo @ batch 32
+    python bench/lattegan_step.py --allocator tcmalloc   # the same with tcmalloc preloaded (Debian: libtcmalloc-minimal4)
     python bench/lattegan_step.py --preset paper --batch 64 --compile   # on a GPU: bf16 autocast, channels_last,
                                                                         # fused Adam, eager and torch.compile'd
 
-A step is what the engine runs per batch with the official schedule (R1 every step): the D phase (one D pass
-over real, wrong-text and fake pairs), the G phase, and the R1 phase (double backward). Inputs are random
+A step is what the engine runs per batch with the official schedule: the D phase (the step's one generator
+forward, then one D call over real, wrong-text and fake pairs, with R1 on the reals: a double backward) and the
+G phase (the same fake turns through the updated D, backpropagated into G). Inputs are random
 tensors of the right shapes (768-d BERT embeddings, 24 i-CLEVR classes), so the data pipeline is not timed here.
 Reference point (DESIGN/issue 4): the official code takes ~38 s and 7.9 GB peak RSS for one `paper` step at
 batch 8 on 2 CPU threads.
+
+On the CPU a good share of a `paper` step is the kernel zeroing fresh pages: glibc hands every tensor over 32 MiB
+(most activations at 128 px) to mmap and back on free. A caching allocator keeps them; `--allocator tcmalloc`
+re-runs the script with tcmalloc preloaded (as PyTorch's own `torch.backends.xeon.run_cpu` launcher does) and says
+which allocator each figure was taken with.
 """
 import argparse
+import ctypes.util
+import os
 import resource
+import sys
 import time
 
 import torch
+from torch.nn.utils import parametrize
 
 from lib.systems.lattegan import LatteGANSystem
-from lib.train import Nets, Phase, StepContext
+from lib.train import Nets, StepContext
 
 
 def make_batch(B, S, D, T, device):
@@ -38,15 +49,13 @@ def bench(preset, batch, steps, warmup, device, compile_=False, channels_last=Fa
     nets = Nets(torch.compile(G) if compile_ else G, torch.compile(D) if compile_ else D, G)
     b = make_batch(batch, G.image_size, text_dim, 16, device)
     if channels_last: b = {k: (v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v) for k, v in b.items()}
-    phases = [Phase("D", "D"), Phase("G", "G"), Phase("D_reg", "D")]
-
-    def step(i):
-        for ph in phases:
+    def step(i):   # what Engine._run_phase does for each phase, without the process group and the logging
+        for ph in system.phases:
             net = G if ph.net == "G" else D
             for n, m in (("G", G), ("D", D)): m.requires_grad_(n == ph.net)
             opts[ph.net].zero_grad(set_to_none=True)
             ctx = StepContext(i, ph, 0, batch, 0, batch, device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16), parametrize.cached():
                 loss, _ = system.loss(ph, b, nets, ctx)
             loss.backward()
             opts[ph.net].step()
@@ -62,6 +71,19 @@ def bench(preset, batch, steps, warmup, device, compile_=False, channels_last=Fa
     return sec, peak
 
 
+def allocator() -> str:
+    "The malloc this process runs on: tcmalloc when preloaded, else glibc's."
+    with open("/proc/self/maps") as f: return "tcmalloc" if "tcmalloc" in f.read() else "glibc malloc"
+
+
+def preload_tcmalloc():
+    "Re-run this script with tcmalloc preloaded (a library cannot replace malloc once the process has started)."
+    lib = ctypes.util.find_library("tcmalloc") or ctypes.util.find_library("tcmalloc_minimal")
+    if lib is None: sys.exit("--allocator tcmalloc: no tcmalloc library found (Debian/Ubuntu: apt install libtcmalloc-minimal4)")
+    env = {**os.environ, "LD_PRELOAD": " ".join(filter(None, [lib, os.environ.get("LD_PRELOAD")]))}
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default=None, help="one configuration only: paper or cpu-demo")
@@ -70,11 +92,13 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads")
     ap.add_argument("--compile", action="store_true", help="GPU: also time torch.compile'd networks")
+    ap.add_argument("--allocator", choices=("default", "tcmalloc"), default="default", help="CPU memory allocator")
     args = ap.parse_args()
+    if args.allocator == "tcmalloc" and allocator() != "tcmalloc": preload_tcmalloc()
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(f"torch {torch.__version__}, device {device}" + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else
-                                                         f", {torch.get_num_threads()} threads"))
+                                                         f", {torch.get_num_threads()} threads, {allocator()}"))
     if device.type == "cuda":
         runs = [(args.preset or "paper", args.batch or 64, dict(bf16=True, channels_last=True), "eager bf16 channels_last")]
         if args.compile: runs.append((args.preset or "paper", args.batch or 64, dict(bf16=True, channels_last=True, compile_=True), "compiled"))
