@@ -1,5 +1,6 @@
 """The JupyterLab experience: the widget apps run through the project kernel, and JupyterLab itself, in headless
 Chromium, renders a saved episode browser (screenshot under build/docs/screenshots/jupyterlab-widget.png)."""
+import json
 import os
 import re
 import socket
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_client import BlockingKernelClient
 from nbclient import NotebookClient
 
 from conftest import BIN, ROOT
@@ -61,6 +63,24 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
 
 
+def api(url: str, token: str, path: str, body: dict | None = None) -> dict:
+    "A JSON call to the Jupyter server's REST API (POST when `body` is given)."
+    req = urllib.request.Request(f"{url}/api/{path}?token={token}", method="POST" if body is not None else "GET",
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r: return json.load(r)
+
+
+def kernel_ready(url: str, token: str, notebook: str, runtime: Path, timeout: float = 120) -> None:
+    "Start the `drawlab` kernel session of `notebook` on the server and wait until the kernel answers."
+    session = api(url, token, "sessions", {"path": notebook, "name": notebook, "type": "notebook",
+                                            "kernel": {"name": "drawlab"}})
+    client = BlockingKernelClient(connection_file=str(runtime / f"kernel-{session['kernel']['id']}.json"))
+    client.load_connection_file(); client.start_channels()
+    try: client.wait_for_ready(timeout=timeout)   # a kernel_info round trip
+    finally: client.stop_channels()
+
+
 def test_jupyterlab_renders_the_episode_browser(tmp_path):
     nb = executed(APPS["episode browser"], tmp_path)
     nbformat.write(nb, tmp_path / "browser.ipynb")
@@ -73,7 +93,7 @@ def test_jupyterlab_renders_the_episode_browser(tmp_path):
     (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
         '{"fetchNews": "false", "checkForUpdates": false}')
     env = {**os.environ, "JUPYTER_PATH": str(ROOT / ".venv" / "share" / "jupyter"), "HOME": str(tmp_path),
-           "JUPYTERLAB_SETTINGS_DIR": str(settings)}
+           "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     # outputs of an untrusted notebook show only in their safe (text) form: sign it as a user saving it would
     subprocess.run([str(BIN / "jupyter"), "trust", str(tmp_path / "browser.ipynb")], env=env, check=True,
                    capture_output=True)
@@ -87,6 +107,9 @@ def test_jupyterlab_renders_the_episode_browser(tmp_path):
             try: urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2); break
             except OSError: time.sleep(0.5)
         else: pytest.fail("JupyterLab did not start:\n" + lab.stdout.read1().decode(errors="replace")[-3000:])
+        # The saved widgets become views only once the notebook's kernel is connected; a kernel started by the page
+        # itself can outlast headless Chromium's time budget. Start it first, as a session JupyterLab then joins.
+        kernel_ready(url, token, "browser.ipynb", tmp_path / "runtime")
         page = f"{url}/lab/tree/browser.ipynb?token={token}"
         flags = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=40000", "--window-size=1280,900"]
         SHOTS.mkdir(parents=True, exist_ok=True)
