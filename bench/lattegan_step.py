@@ -1,6 +1,7 @@
 """Training throughput and peak memory of one LatteGAN training step (D with wrong pairs, G, R1 on reals).
 
-    python bench/lattegan_step.py                        # CPU: paper @ batch 8 on 2 threads, cpu-demo @ batch 32
+    python bench/lattegan_step.py                        # CPU: paper @ batch 8 on 2 threads (fp32, then bf16
+                                                         # autocast), cpu-demo @ batch 32; each in its own process
     python bench/lattegan_step.py --allocator tcmalloc   # the same with tcmalloc preloaded (Debian: libtcmalloc-minimal4)
     python bench/lattegan_step.py --preset paper --batch 64 --compile   # on a GPU: bf16 autocast, channels_last,
                                                                         # fused Adam, eager and with G compiled
@@ -20,7 +21,7 @@ which allocator each figure was taken with.
 import argparse
 import ctypes.util
 import os
-import resource
+import subprocess
 import sys
 import time
 
@@ -68,8 +69,7 @@ def bench(preset, batch, steps, warmup, device, compile_=False, channels_last=Fa
     for i in range(steps): step(warmup + i)
     if device.type == "cuda": torch.cuda.synchronize()
     sec = (time.perf_counter() - t) / steps
-    peak = (torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else peak_rss_gib()
     return sec, peak
 
 
@@ -86,30 +86,49 @@ def preload_tcmalloc():
     os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
+def peak_rss_gib() -> float:
+    "This process's peak resident set size (VmHWM), GiB."
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 2**20
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default=None, help="one configuration only: paper or cpu-demo")
     ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--bf16", action="store_true", help="CPU: bf16 autocast (with --preset)")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads")
     ap.add_argument("--compile", action="store_true", help="GPU: also time a torch.compile'd generator")
     ap.add_argument("--allocator", choices=("default", "tcmalloc"), default="default", help="CPU memory allocator")
+    ap.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)   # a child run: no header line
     args = ap.parse_args()
     if args.allocator == "tcmalloc" and allocator() != "tcmalloc": preload_tcmalloc()
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    print(f"torch {torch.__version__}, device {device}" + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else
-                                                         f", {torch.get_num_threads()} threads, {allocator()}"))
+    if device.type == "cpu" and args.preset is None:
+        # Each configuration in a process of its own, so each peak RSS is that configuration's alone.
+        print(f"torch {torch.__version__}, device cpu, {torch.get_num_threads()} threads, {allocator()}", flush=True)
+        common = ["--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads),
+                  "--allocator", args.allocator]
+        for extra in (["--preset", "paper", "--batch", "8"], ["--preset", "paper", "--batch", "8", "--bf16"],
+                      ["--preset", "cpu-demo", "--batch", "32"]):
+            subprocess.run([sys.executable, __file__, *extra, *common, "--quiet"], check=True)
+        return
+    if not args.quiet:
+        print(f"torch {torch.__version__}, device {device}" + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else
+                                                             f", {torch.get_num_threads()} threads, {allocator()}"))
     if device.type == "cuda":
         runs = [(args.preset or "paper", args.batch or 64, dict(bf16=True, channels_last=True), "eager bf16 channels_last")]
         if args.compile: runs.append((args.preset or "paper", args.batch or 64, dict(bf16=True, channels_last=True, compile_=True), "compiled"))
     else:
-        runs = [(p, b, {}, "fp32") for p, b in ((("paper", 8), ("cpu-demo", 32)) if args.preset is None else ((args.preset, args.batch or 8),))]
+        runs = [(args.preset, args.batch or 8, dict(bf16=args.bf16), "bf16 autocast" if args.bf16 else "fp32")]
     for preset, batch, kw, label in runs:
         sec, peak = bench(preset, batch, args.steps, args.warmup, device, **kw)
-        unit = "GiB GPU memory" if device.type == "cuda" else "GiB peak RSS (process)"
-        print(f"{preset:9} batch {batch:3} {label:26} {sec:8.3f} s/step  {batch / sec:8.1f} turn-images/s  {peak:6.2f} {unit}")
+        unit = "GiB GPU memory" if device.type == "cuda" else "GiB peak RSS"
+        print(f"{preset:9} batch {batch:3} {label:26} {sec:8.3f} s/step  {batch / sec:8.1f} turn-images/s  {peak:6.2f} {unit}",
+              flush=True)
 
 
 if __name__ == "__main__":
