@@ -167,6 +167,7 @@ class TrainConfig:
     num_workers: int = 0          # DataLoader workers per process
     cpu: bool = False             # force the CPU even where a GPU exists
     progress: bool = True         # tqdm progress bar on the main process
+    time_limit_s: float | None = None  # wall-clock budget of one fit(): stop after the step that passes it
 
 CKPT_VERSION = 1
 
@@ -411,9 +412,10 @@ class Engine:
                 if len(group) == self.cfg.accum: yield group; group = []
 
     def fit(self) -> "Engine":
-        "Train until `cfg.steps` (or an early stop), resuming from the run's checkpoints when asked."
+        "Train until `cfg.steps` (or an early stop, or `cfg.time_limit_s`), resuming from the run's checkpoints when asked."
         self._setup()
         cfg, acc = self.cfg, self.accelerator
+        fit_start = time.perf_counter()
         # Forked worker processes cannot drive a notebook widget: they get a plain text bar.
         bar = tqdm if acc.num_processes == 1 else tqdm_text
         self._bar = bar(total=cfg.steps, initial=self.step, disable=not (cfg.progress and acc.is_main_process),
@@ -437,12 +439,22 @@ class Engine:
             if cfg.sample_every and self.step % cfg.sample_every == 0: self.save_samples()
             if self.step % cfg.ckpt_every == 0 and self.step < cfg.steps: self.save_checkpoint()
             for cb in self.callbacks: cb.on_step_end(self)
+            if cfg.time_limit_s is not None and not self.stop_requested and self._out_of_time(fit_start):
+                self.log(f"time limit of {cfg.time_limit_s:g} s reached after step {self.step}")
+                self.stop_requested = True
+        if self.step > tick_step: self._flush_stats(time.perf_counter() - tick_start, self.step - tick_step)   # stopped early
         self.save_checkpoint()
         self.save_samples()
         for cb in self.callbacks: cb.on_fit_end(self)
         self._bar.close()
         acc.end_training()
         return self
+
+    def _out_of_time(self, start: float) -> bool:
+        "Has `cfg.time_limit_s` passed since `start` by the main process's clock? (One answer for every process.)"
+        late = torch.tensor([float(time.perf_counter() - start > self.cfg.time_limit_s)], device=self.accelerator.device)
+        if torch.distributed.is_initialized(): torch.distributed.broadcast(late, src=0)
+        return bool(late.item())
 
     # ---- samples --------------------------------------------------------------------------------------------------
     def save_samples(self) -> Path | None:
