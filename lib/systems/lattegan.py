@@ -30,7 +30,7 @@ from ..train import Callback, Engine, Evaluate, GANSystem, Phase, TrainConfig, r
 __all__ = ['MODELS', 'LATTEGAN_TRAIN_DEFAULTS', 'LATTEGAN_TRAIN_PRESETS', 'hinge_real', 'hinge_fake', 'roll_text', 'd_losses',
            'g_losses', 'LatteGANSystem', 'draw_dialogues', 'ground_truth_turns', 'score_dialogues',
            'copy_previous_scores', 'save_dialogue_strip', 'geneva_metric', 'CopyPreviousFloor', 'official_settings',
-           'embeddings_tag', 'dataset_paths', 'train_lattegan', 'main']
+           'embeddings_tag', 'dataset_paths', 'train_lattegan', 'papermill_command', 'prepare_dataset', 'main']
 
 # %% ../../nbs/45_systems.lattegan.ipynb #6d4327bd
 def hinge_real(logits: Tensor) -> Tensor:
@@ -311,7 +311,7 @@ LATTEGAN_TRAIN_DEFAULTS = dict(
     steps=400, batch_size=24, accum=1, lr_g=1e-4, lr_d=4e-4, r1_weight=None, r1_every=4, aux_weight=None,
     kl_weight=1.0, wrong_weight=0.5, input_noise=None, ema_decay=0.99, truncation=2.0,
     precision="auto", seed=0, log_every=25, sample_every=0, eval_every=0, eval_dialogues=100, strips=3,
-    ckpt_every=100, keep_ckpts=3, resume="latest", num_workers=0, progress=True)
+    ckpt_every=100, keep_ckpts=3, resume="latest", num_workers=0, progress=True, time_limit_s=None)
 LATTEGAN_TRAIN_PRESETS = {
     "cpu-demo": {},
     "paper": dict(model_preset="paper", steps=186_000, batch_size=64, r1_every=1, ema_decay=0.999, log_every=100,
@@ -395,7 +395,7 @@ def train_lattegan(preset: str | None = "cpu-demo",  # a key of LATTEGAN_TRAIN_P
     cfg = TrainConfig(steps=p["steps"], batch_size=p["batch_size"], accum=p["accum"], ema_decay=p["ema_decay"],
                       precision=p["precision"], seed=p["seed"], log_every=p["log_every"], sample_every=p["sample_every"],
                       ckpt_every=p["ckpt_every"], keep_ckpts=p["keep_ckpts"], resume=p["resume"],
-                      num_workers=p["num_workers"], progress=p["progress"])
+                      num_workers=p["num_workers"], progress=p["progress"], time_limit_s=p["time_limit_s"])
     engine = Engine(system, turns, run, cfg, callbacks=callbacks,
                     params={"preset": preset, **p, "data_dir": str(data_dir), "evaluator": str(evaluator_path),
                             "embeddings": str(train["embeddings"]) if lattegan else None,
@@ -403,8 +403,63 @@ def train_lattegan(preset: str | None = "cpu-demo",  # a key of LATTEGAN_TRAIN_P
                             "evaluated": system.eval_data is not None})
     return engine.fit()
 
+# %% ../../nbs/45_systems.lattegan.ipynb #3b826afb
+def papermill_command(notebook: str, **params) -> str:
+    "The papermill command that runs `nbs/<notebook>` with `params` (what a missing piece's error names)."
+    return f"papermill nbs/{notebook} out.ipynb -k drawlab --cwd nbs " + " ".join(f"-p {k} {v}" for k, v in params.items())
+
+def prepare_dataset(folder: str | Path,                 # the dataset folder
+                    dataset: str = "iclevr",            # 'iclevr' or 'codraw'
+                    model: str = "lattegan",            # 'lattegan' also needs the encoder and embeddings
+                    synthetic: bool = True,             # make what is missing (False: real data, only check)
+                    text_encoder: str = "minilm",       # what TIRG fine-tunes (or, with tirg=False, embeds with)
+                    tirg: bool = True,                  # embeddings of the TIRG-fine-tuned encoder
+                    episodes: Sequence[int] = (600, 100, 100),  # train/val/test dialogues of a generated dataset
+                    evaluator_time_limit_s: float = 150,  # training budget of a generated evaluator
+                    tirg_preset: str = "cpu-demo",      # `lib.models.tirg.TIRG_PRESETS` key for a generated encoder
+                    seed: int = 0,
+                    log: Any = print,                   # called with a line for each piece made
+                    ) -> Path:
+    "Make the missing pieces of a synthetic dataset folder; for real data raise at the first missing one, naming its command."
+    from lib.models.tirg import TIRG_PRESETS, default_tirg_dir, pretrain_tirg, read_tirg_info
+    folder = Path(folder)
+    train, val = (dataset_paths(folder, dataset, s, text_encoder, tirg) for s in ("train", "val"))
+    def missing(what: str, command: str):
+        raise FileNotFoundError(f"{folder}: {what} missing. Make it with:\n    {command}")
+
+    if not train["data"].exists():
+        if not synthetic: missing(f"{train['data'].name} is", "(the official GeNeVA download: see data/README.md)")
+        from lib.synth.iclevr import make_iclevr
+        from lib.synth.codraw import make_codraw
+        log(f"generating synthetic {dataset} {list(episodes)} into {folder}")
+        (make_iclevr if dataset == "iclevr" else make_codraw)(folder, *episodes, seed=seed)
+    if not train["evaluator"].exists():
+        if not synthetic:
+            missing(f"the evaluator {train['evaluator'].name} is",
+                    papermill_command("train_geneva_evaluator.ipynb", dataset=dataset, data_dir=folder))
+        from lib.metrics.geneva import train_evaluator
+        log(f"training the GeNeVA evaluator for {evaluator_time_limit_s:g} s (a quick one: see nbs/train_geneva_evaluator.ipynb for a full one)")
+        result = train_evaluator(folder, dataset, epochs=30, batch_size=64, time_limit_s=evaluator_time_limit_s,
+                                 seed=seed, verbose=False)
+        log(f"evaluator: best validation F1 {result['best_f1']:.3f} -> {train['evaluator']}")
+    if model != "lattegan" or (train["embeddings"].exists() and val["embeddings"].exists()): return folder
+    encoder = str(default_tirg_dir(folder, text_encoder)) if tirg else text_encoder
+    if tirg and read_tirg_info(encoder) is None:
+        if not synthetic:
+            missing(f"the TIRG-fine-tuned encoder {Path(encoder).name}/ is",
+                    papermill_command("pretrain_tirg.ipynb", dataset=dataset, data_dir=folder, text_encoder=text_encoder))
+        log(f"pre-training {text_encoder!r} with TIRG ({tirg_preset} preset) -> {encoder}")
+        pretrain_tirg(folder, dataset, text_encoder, seed=seed, progress=False, **TIRG_PRESETS[tirg_preset])
+    if not synthetic:
+        missing("the text embeddings are", papermill_command("create_embeddings.ipynb", dataset=dataset, data_dir=folder,
+                                                             text_encoder=text_encoder, tirg=tirg))
+    from lib.data.embeddings import create_embeddings
+    log(f"embedding every turn of train and val with {Path(encoder).name!r}")
+    create_embeddings(folder, dataset, encoder, splits=("train", "val"), progress=False)
+    return folder
+
 # %% ../../nbs/45_systems.lattegan.ipynb #df8a9548
-_NUMBER_OR_NONE = ("r1_weight", "aux_weight", "input_noise")
+_NUMBER_OR_NONE = ("r1_weight", "aux_weight", "input_noise", "time_limit_s")
 
 def main(argv: Sequence[str] | None = None):
     "Command line over `train_lattegan` (every LATTEGAN_TRAIN_DEFAULTS key is an option)."
