@@ -121,3 +121,35 @@ def test_missing_pieces_of_a_real_folder_name_their_command(tiny, tmp_path):
     assert p.returncode != 0
     assert "TIRG-fine-tuned encoder tirg-minilm/ is missing" in p.stderr + p.stdout
     assert "papermill nbs/pretrain_tirg.ipynb" in p.stderr + p.stdout
+
+
+def test_long_run_script_gives_both_systems_one_budget(tiny, tmp_path):
+    "tools/geneva_long.py: LatteGAN for a wall-clock budget, GeNeVA-GAN for as many steps; records copied flat."
+    root, _ = tiny
+    folder, out = root / "synthetic" / "iclevr", tmp_path / "out"
+    p = run([str(BIN / "python"), "tools/geneva_long.py", "--data-dir", str(folder), "--out", str(out), "--minutes", "0.1",
+             "--batch", "4", "--eval-dialogues", "2", "--runs-root", str(tmp_path / "runs")], env={"OMP_NUM_THREADS": "1"})
+    assert "copy previous image" in p.stdout and "GeNeVA-GAN (EMA, step" in p.stdout, p.stdout[-2000:]
+    steps = {}
+    for name in ("geneva-long-lattegan", "geneva-long-geneva_gan"):
+        records = [json.loads(l) for l in (out / name / "metrics.jsonl").read_text().splitlines()]
+        steps[name] = max(r["step"] for r in records if r["kind"] == "train")
+        assert any(r.get("metric") == "geneva" for r in records) and list((out / name).glob("dialogue-0-step-*.png"))
+        assert json.loads((out / name / "params.json").read_text())["batch_size"] == 4
+    assert 0 < steps["geneva-long-lattegan"] == steps["geneva-long-geneva_gan"] < 10**6, steps   # stopped by the clock
+
+
+def test_long_run_pack_carries_a_half_size_encoder(tiny, tmp_path):
+    "--pack: the evaluator and the TIRG encoder in bfloat16, which embeds as the float32 one does."
+    from lib.models.tirg import embed_turns, load_text_encoder
+    root, _ = tiny
+    folder, pack = root / "synthetic" / "iclevr", tmp_path / "pack"
+    run([str(BIN / "python"), "tools/geneva_long.py", "--data-dir", str(folder), "--out", str(tmp_path / "out"),
+         "--pack", str(pack)])
+    assert (pack / dataset_paths(folder, "iclevr", "train")["evaluator"].name).exists()
+    full, half = folder / "tirg-minilm" / "model.safetensors", pack / "tirg-minilm" / "model.safetensors"
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    assert read_tirg_info(pack / "tirg-minilm") == read_tirg_info(folder / "tirg-minilm")
+    turns = [("", "add a red cube at the center"), ("add a red cube at the center", "add a blue sphere behind it")]
+    s32, s16 = (embed_turns(*load_text_encoder(str(d / "tirg-minilm")), turns)[0] for d in (folder, pack))
+    assert torch.nn.functional.cosine_similarity(torch.from_numpy(s32), torch.from_numpy(s16)).min() > 0.999

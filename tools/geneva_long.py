@@ -1,0 +1,108 @@
+"""Issue 4's longer run in one command: LatteGAN and GeNeVA-GAN on synthetic i-CLEVR on the same budget.
+
+    python tools/geneva_long.py --out DIR                          # defaults: 6000/1000/1000 dialogues, 20 min
+    python tools/geneva_long.py --pack data/iclevr-pack             # here: what a GPU machine cannot make
+    python tools/geneva_long.py --data-dir data/iclevr-pack --out $OUT --minutes 3.5 --batch 64 --num-workers 8  # there
+
+1. `lib.systems.lattegan.prepare_dataset` makes what the dataset folder lacks (the dialogues, a time-limited
+   evaluator, the TIRG-fine-tuned MiniLM, the embeddings) -- exactly what `nbs/train_lattegan.ipynb` does.
+2. LatteGAN trains for `--minutes` of wall clock (`time_limit_s`), then GeNeVA-GAN for exactly as many steps of
+   the same batch: one budget of steps and turns for both, as the ordering asks. Both are evaluated every
+   `--eval-every` steps on `--eval-dialogues` validation dialogues, next to the copy-previous floor.
+3. Each run's `params.json`, `metrics.jsonl` and last dialogue strip are copied to `DIR/<run>/` (flat: a device
+   machine's $OUT returns two folder levels), and the table is printed. `nbs/results_geneva.ipynb` with
+   `runs_root=DIR` turns them into its table, budget and curves.
+
+A device machine has no MiniLM (it comes from PyPI here): `--pack DIR` writes what it needs and cannot make there
+-- the evaluator and the TIRG-fine-tuned encoder in bfloat16 (half the size, to fit the device tool's 64 MiB) --
+as a dataset folder whose dialogues the device regenerates from the same seed. `data/` is git-ignored: name the
+pack folder in the device tool's `carry`.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+
+from lib.core import data_root
+from lib.runs import load_run
+from lib.systems.lattegan import dataset_paths, prepare_dataset, train_lattegan
+
+RUNS = {"lattegan": "geneva-long-lattegan", "geneva_gan": "geneva-long-geneva_gan"}
+LABELS = {"lattegan": "LatteGAN", "geneva_gan": "GeNeVA-GAN"}
+
+
+def pack(folder: Path, out: Path) -> Path:
+    "Copy the evaluator and the TIRG encoder (weights in bfloat16) of `folder` into `out`, a dataset folder to carry."
+    import torch
+    from transformers import AutoModel
+    from lib.models.tirg import default_tirg_dir
+    paths = dataset_paths(folder, "iclevr", "train")
+    encoder = default_tirg_dir(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(paths["evaluator"], out / paths["evaluator"].name)
+    # the weights are written again below; tirg.pt is the TIRG head, which embedding does not need
+    shutil.copytree(encoder, out / encoder.name, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("*.safetensors", "*.bin", "tirg.pt"))
+    AutoModel.from_pretrained(encoder, local_files_only=True, dtype=torch.bfloat16).save_pretrained(out / encoder.name)
+    return out
+
+
+def copy_run(run: Path, out: Path) -> None:
+    "params.json, metrics.jsonl and the last strip of dialogue 0, side by side in `out`."
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("params.json", "metrics.jsonl"): shutil.copy2(run / name, out / name)
+    strips = sorted(run.glob("samples/dialogue-0-step-*.png"))
+    if strips: shutil.copy2(strips[-1], out / strips[-1].name)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=None, help="where each run's records are copied")
+    ap.add_argument("--data-dir", type=Path, default=None, help="dataset folder (default <data root>/synthetic/iclevr-long)")
+    ap.add_argument("--episodes", type=int, nargs=3, default=(6000, 1000, 1000), help="train/val/test dialogues if generated")
+    ap.add_argument("--evaluator-minutes", type=float, default=5.0, help="budget of a generated evaluator")
+    ap.add_argument("--minutes", type=float, default=20.0, help="LatteGAN's training budget; GeNeVA-GAN gets as many steps")
+    ap.add_argument("--preset", default="cpu-demo", help="train preset of both (cpu-demo or paper)")
+    ap.add_argument("--batch", type=int, default=None, help="turns per step (default: the preset's)")
+    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--eval-dialogues", type=int, default=200)
+    ap.add_argument("--num-workers", type=int, default=0, help="DataLoader workers")
+    ap.add_argument("--runs-root", type=Path, default=None, help="parent of the run folders (default outputs/runs)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pack", type=Path, default=None, help="only write the folder a device run needs carried, then stop")
+    args = ap.parse_args()
+    if args.out is None and args.pack is None: ap.error("give --out (train both) or --pack (only pack)")
+    folder = args.data_dir or data_root() / "synthetic" / "iclevr-long"
+
+    t0 = time.perf_counter()
+    prepare_dataset(folder, "iclevr", "lattegan", episodes=args.episodes, seed=args.seed,
+                    evaluator_time_limit_s=args.evaluator_minutes * 60, log=lambda m: print(f"[prepare] {m}", flush=True))
+    print(f"[prepare] {folder} ready in {time.perf_counter() - t0:.0f} s", flush=True)
+    if args.pack: print(f"[pack] {pack(folder, args.pack)}"); return
+
+    common = dict(data_dir=str(folder), out_root=args.runs_root, eval_every=args.eval_every,
+                  eval_dialogues=args.eval_dialogues, num_workers=args.num_workers, seed=args.seed,
+                  **({"batch_size": args.batch} if args.batch else {}))
+    steps = None
+    for model, name in RUNS.items():
+        t = time.perf_counter()
+        budget = dict(steps=10**9, time_limit_s=args.minutes * 60) if steps is None else dict(steps=steps)
+        engine = train_lattegan(args.preset, model=model, run_name=name, **common, **budget)
+        steps = steps or engine.step
+        print(f"[{model}] {engine.step} steps of {engine.cfg.batch_size} turns in {time.perf_counter() - t:.0f} s", flush=True)
+        copy_run(engine.run.path, args.out / name)
+
+    print(f"\n{'':34} {'AP':>6} {'AR':>6} {'F1':>6} {'RSIM':>6}")
+    for model, name in RUNS.items():
+        evals = [r for r in load_run(args.out / name).records if r.get("kind") == "eval"]
+        rows = [r for r in evals if r.get("metric") == "geneva"][-1:]
+        if model == "lattegan": rows = [r for r in evals if r.get("metric") == "copy_previous"][-1:] + rows
+        for r in rows:
+            label = "copy previous image" if r["metric"] == "copy_previous" else f"{LABELS[model]} (EMA, step {r['step']})"
+            print(f"{label:34} " + " ".join(f"{r[k]:6.3f}" for k in ("AP", "AR", "F1", "RSIM")))
+
+
+if __name__ == "__main__":
+    main()
