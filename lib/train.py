@@ -452,9 +452,11 @@ class Engine:
 
     def _out_of_time(self, start: float) -> bool:
         "Has `cfg.time_limit_s` passed since `start` by the main process's clock? (One answer for every process.)"
-        late = torch.tensor([float(time.perf_counter() - start > self.cfg.time_limit_s)], device=self.accelerator.device)
-        if torch.distributed.is_initialized(): torch.distributed.broadcast(late, src=0)
-        return bool(late.item())
+        late = time.perf_counter() - start > self.cfg.time_limit_s
+        if not torch.distributed.is_initialized(): return late   # one process: no tensor, no device sync
+        flag = torch.tensor([float(late)], device=self.accelerator.device)
+        torch.distributed.broadcast(flag, src=0)
+        return bool(flag.item())
 
     # ---- samples --------------------------------------------------------------------------------------------------
     def save_samples(self) -> Path | None:
