@@ -36,8 +36,7 @@ LABELS = {"lattegan": "LatteGAN", "geneva_gan": "GeNeVA-GAN"}
 def pack(folder: Path, out: Path) -> Path:
     "Copy the evaluator and the TIRG encoder (weights in bfloat16) of `folder` into `out`, a dataset folder to carry."
     import torch
-    from transformers import AutoModel
-    from lib.models.tirg import default_tirg_dir
+    from lib.models.tirg import default_tirg_dir, load_text_encoder
     paths = dataset_paths(folder, "iclevr", "train")
     encoder = default_tirg_dir(folder)
     out.mkdir(parents=True, exist_ok=True)
@@ -45,7 +44,7 @@ def pack(folder: Path, out: Path) -> Path:
     # the weights are written again below; tirg.pt is the TIRG head, which embedding does not need
     shutil.copytree(encoder, out / encoder.name, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("*.safetensors", "*.bin", "tirg.pt"))
-    AutoModel.from_pretrained(encoder, local_files_only=True, dtype=torch.bfloat16).save_pretrained(out / encoder.name)
+    load_text_encoder(str(encoder))[1].to(torch.bfloat16).save_pretrained(out / encoder.name)
     return out
 
 
