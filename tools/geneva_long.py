@@ -5,7 +5,9 @@
     python tools/geneva_long.py --data-dir data/iclevr-pack --out $OUT --minutes 3.5 --batch 64 --num-workers 8  # there
 
 1. `lib.systems.lattegan.prepare_dataset` makes what the dataset folder lacks (the dialogues, a time-limited
-   evaluator, the TIRG-fine-tuned MiniLM, the embeddings) -- exactly what `nbs/train_lattegan.ipynb` does.
+   evaluator, the TIRG-fine-tuned MiniLM, the embeddings) -- what `nbs/train_lattegan.ipynb` does, except that
+   TIRG gets the `cpu-long` preset (2000 steps, every layer): the main job's 200-step `cpu-demo` encoder barely
+   beats copying the source's features, which starves LatteGAN of the text (see nbs/results_geneva.ipynb).
 2. LatteGAN trains for `--minutes` of wall clock (`time_limit_s`), then GeNeVA-GAN for exactly as many steps of
    the same batch: one budget of steps and turns for both, as the ordering asks. Both are evaluated every
    `--eval-every` steps on `--eval-dialogues` validation dialogues, next to the copy-previous floor.
@@ -26,6 +28,7 @@ import time
 from pathlib import Path
 
 from lib.core import data_root
+from lib.models.tirg import default_tirg_dir, read_tirg_info
 from lib.runs import load_run
 from lib.systems.lattegan import dataset_paths, prepare_dataset, train_lattegan
 
@@ -36,7 +39,7 @@ LABELS = {"lattegan": "LatteGAN", "geneva_gan": "GeNeVA-GAN"}
 def pack(folder: Path, out: Path) -> Path:
     "Copy the evaluator and the TIRG encoder (weights in bfloat16) of `folder` into `out`, a dataset folder to carry."
     import torch
-    from lib.models.tirg import default_tirg_dir, load_text_encoder
+    from lib.models.tirg import load_text_encoder
     paths = dataset_paths(folder, "iclevr", "train")
     encoder = default_tirg_dir(folder)
     out.mkdir(parents=True, exist_ok=True)
@@ -61,6 +64,7 @@ def main():
     ap.add_argument("--out", type=Path, default=None, help="where each run's records are copied")
     ap.add_argument("--data-dir", type=Path, default=None, help="dataset folder (default <data root>/synthetic/iclevr-long)")
     ap.add_argument("--episodes", type=int, nargs=3, default=(6000, 1000, 1000), help="train/val/test dialogues if generated")
+    ap.add_argument("--tirg-preset", default="cpu-long", help="TIRG_PRESETS key if the encoder is made here")
     ap.add_argument("--evaluator-minutes", type=float, default=5.0, help="budget of a generated evaluator")
     ap.add_argument("--minutes", type=float, default=20.0, help="LatteGAN's training budget; GeNeVA-GAN gets as many steps")
     ap.add_argument("--preset", default="cpu-demo", help="train preset of both (cpu-demo or paper)")
@@ -76,8 +80,13 @@ def main():
     folder = args.data_dir or data_root() / "synthetic" / "iclevr-long"
 
     t0 = time.perf_counter()
-    prepare_dataset(folder, "iclevr", "lattegan", episodes=args.episodes, seed=args.seed,
+    prepare_dataset(folder, "iclevr", "lattegan", episodes=args.episodes, seed=args.seed, tirg_preset=args.tirg_preset,
                     evaluator_time_limit_s=args.evaluator_minutes * 60, log=lambda m: print(f"[prepare] {m}", flush=True))
+    tirg = read_tirg_info(default_tirg_dir(folder))   # an existing folder keeps its encoder: say which one it is
+    if tirg and tirg.get("val", {}).get("after"):
+        v = tirg["val"]["after"]
+        print(f"[prepare] TIRG encoder: {tirg['steps']} steps, validation L1 {v['l1']:.4f} (copying the source: "
+              f"{v['copy_l1']:.4f})", flush=True)
     print(f"[prepare] {folder} ready in {time.perf_counter() - t0:.0f} s", flush=True)
     if args.pack: print(f"[pack] {pack(folder, args.pack)}"); return
 
