@@ -8,6 +8,7 @@ Docs: https://drawlab.github.io/drawlab/systems.lattegan.html.md"""
 from __future__ import annotations
 
 import io
+import os
 import textwrap
 from contextlib import contextmanager
 from pathlib import Path
@@ -357,7 +358,8 @@ def train_lattegan(preset: str | None = "cpu-demo",  # a key of LATTEGAN_TRAIN_P
     if p["dataset"] not in ("iclevr", "codraw"): raise ValueError(f"dataset must be 'iclevr' or 'codraw', got {p['dataset']!r}")
     for k, v in official_settings(p["model"], p["dataset"]).items():
         if p[k] is None: p[k] = v
-    data_dir = Path(p["data_dir"]) if p["data_dir"] else data_root() / "synthetic" / p["dataset"]
+    # absolute (links kept), so that params.json names the same folder from wherever it is read
+    data_dir = Path(os.path.abspath(p["data_dir"] or data_root() / "synthetic" / p["dataset"]))
     train, val = (dataset_paths(data_dir, p["dataset"], s, p["text_encoder"], p["tirg"]) for s in ("train", "val"))
     lattegan = p["model"] == "lattegan"
     needed = [("training dialogues", train["data"])] + ([("training embeddings", train["embeddings"])] if lattegan else [])
@@ -380,7 +382,7 @@ def train_lattegan(preset: str | None = "cpu-demo",  # a key of LATTEGAN_TRAIN_P
     firsts = np.cumsum([0, *turns.episodes.lengths.tolist()])[:-1]
     system.fixed = system.collate_fn([turns[int(i)] for i in firsts[::every][:8]])
     run = RunDir(p["run_name"], root=p["out_root"])
-    evaluator_path = Path(p["evaluator"]) if p["evaluator"] else val["evaluator"]
+    evaluator_path = Path(os.path.abspath(p["evaluator"])) if p["evaluator"] else val["evaluator"]
     callbacks: list[Callback] = []
     text_ok = not lattegan or val["embeddings"].exists()
     if val["data"].exists() and text_ok and evaluator_path.exists() and p["eval_dialogues"] > 0:
