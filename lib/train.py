@@ -152,7 +152,7 @@ def r1_penalty(real_logits: torch.Tensor, real_inputs: torch.Tensor) -> torch.Te
 # %% ../nbs/50_train.ipynb #a5ebb8a8
 @dataclass
 class TrainConfig:
-    steps: int = 1000             # optimiser steps to train for
+    steps: int | None = 1000      # optimiser steps to train for (None: until `time_limit_s` has passed)
     batch_size: int = 64          # global batch of one step (all processes, all micro-batches)
     accum: int = 1                # micro-batches per step and process (gradient accumulation)
     ema_decay: float = 0.999      # decay of the EMA copy of G
@@ -244,7 +244,7 @@ class Evaluate(Callback):
             engine.log_record(record)
 
     def on_step_end(self, engine):
-        if self.every and engine.step % self.every == 0 and engine.step < engine.cfg.steps: self._run(engine)
+        if self.every and engine.step % self.every == 0 and engine.step != engine.cfg.steps: self._run(engine)
 
     def on_fit_end(self, engine): self._run(engine)
 
@@ -413,6 +413,8 @@ class Engine:
 
     def fit(self) -> "Engine":
         "Train until `cfg.steps` (or an early stop, or `cfg.time_limit_s`), resuming from the run's checkpoints when asked."
+        if self.cfg.steps is None and self.cfg.time_limit_s is None:
+            raise ValueError("TrainConfig: give steps, time_limit_s or both (steps=None trains until the time limit)")
         self._setup()
         cfg, acc = self.cfg, self.accelerator
         fit_start = time.perf_counter()
@@ -421,11 +423,13 @@ class Engine:
         self._bar = bar(total=cfg.steps, initial=self.step, disable=not (cfg.progress and acc.is_main_process),
                          unit="step", dynamic_ncols=True)
         for cb in self.callbacks: cb.on_fit_start(self)
-        self.log(f"training {cfg.steps} steps of {cfg.batch_size} images on {acc.num_processes} process(es) "
+        steps = "steps" if cfg.steps is None else f"{cfg.steps} steps"
+        budget = "" if cfg.time_limit_s is None else f" for up to {cfg.time_limit_s:g} s"
+        self.log(f"training {steps} of {cfg.batch_size} images{budget} on {acc.num_processes} process(es) "
                  f"({acc.device}, precision {acc.mixed_precision}) from step {self.step}")
         tick_start, tick_step = time.perf_counter(), self.step
         batches = self._batches()
-        while self.step < cfg.steps and not self.stop_requested:
+        while (cfg.steps is None or self.step < cfg.steps) and not self.stop_requested:
             group = next(batches)
             for phase in self.system.phases:
                 if self.step % phase.interval == 0: self._run_phase(phase, group)
@@ -437,7 +441,7 @@ class Engine:
                 self._flush_stats(time.perf_counter() - tick_start, self.step - tick_step)
                 tick_start, tick_step = time.perf_counter(), self.step
             if cfg.sample_every and self.step % cfg.sample_every == 0: self.save_samples()
-            if self.step % cfg.ckpt_every == 0 and self.step < cfg.steps: self.save_checkpoint()
+            if self.step % cfg.ckpt_every == 0 and self.step != cfg.steps: self.save_checkpoint()
             for cb in self.callbacks: cb.on_step_end(self)
             if cfg.time_limit_s is not None and not self.stop_requested and self._out_of_time(fit_start):
                 self.log(f"time limit of {cfg.time_limit_s:g} s reached after step {self.step}")

@@ -130,13 +130,14 @@ def test_long_run_script_gives_both_systems_one_budget(tiny, tmp_path):
     p = run([str(BIN / "python"), "tools/geneva_long.py", "--data-dir", str(folder), "--out", str(out), "--minutes", "0.1",
              "--batch", "4", "--eval-dialogues", "2", "--runs-root", str(tmp_path / "runs")], env={"OMP_NUM_THREADS": "1"})
     assert "copy previous image" in p.stdout and "GeNeVA-GAN (EMA, step" in p.stdout, p.stdout[-2000:]
-    assert "[prepare] TIRG encoder: 3 steps, validation L1" in p.stdout   # the folder's own encoder, named
+    assert "[prepare] text encoder: 3 TIRG steps on evaluator features" in p.stdout   # the folder's own encoder, named
     steps = {}
     for name in ("geneva-long-lattegan", "geneva-long-geneva_gan"):
         records = [json.loads(l) for l in (out / name / "metrics.jsonl").read_text().splitlines()]
         steps[name] = max(r["step"] for r in records if r["kind"] == "train")
         assert any(r.get("metric") == "geneva" for r in records) and list((out / name).glob("dialogue-0-step-*.png"))
-        assert json.loads((out / name / "params.json").read_text())["batch_size"] == 4
+        params = json.loads((out / name / "params.json").read_text())
+        assert params["batch_size"] == 4 and (params["steps"] is None) == (name == "geneva-long-lattegan"), params
     assert 0 < steps["geneva-long-lattegan"] == steps["geneva-long-geneva_gan"] < 10**6, steps   # stopped by the clock
 
 

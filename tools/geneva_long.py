@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from lib.core import data_root
-from lib.models.tirg import default_tirg_dir, read_tirg_info
+from lib.models.tirg import default_tirg_dir, describe_tirg, read_tirg_info
 from lib.runs import load_run
 from lib.systems.lattegan import dataset_paths, prepare_dataset, train_lattegan
 
@@ -82,11 +82,8 @@ def main():
     t0 = time.perf_counter()
     prepare_dataset(folder, "iclevr", "lattegan", episodes=args.episodes, seed=args.seed, tirg_preset=args.tirg_preset,
                     evaluator_time_limit_s=args.evaluator_minutes * 60, log=lambda m: print(f"[prepare] {m}", flush=True))
-    tirg = read_tirg_info(default_tirg_dir(folder))   # an existing folder keeps its encoder: say which one it is
-    if tirg and tirg.get("val", {}).get("after"):
-        v = tirg["val"]["after"]
-        print(f"[prepare] TIRG encoder: {tirg['steps']} steps, validation L1 {v['l1']:.4f} (copying the source: "
-              f"{v['copy_l1']:.4f})", flush=True)
+    # an existing folder keeps its encoder: say which one it is
+    print(f"[prepare] text encoder: {describe_tirg(read_tirg_info(default_tirg_dir(folder)))}", flush=True)
     print(f"[prepare] {folder} ready in {time.perf_counter() - t0:.0f} s", flush=True)
     if args.pack: print(f"[pack] {pack(folder, args.pack)}"); return
 
@@ -96,7 +93,7 @@ def main():
     steps = None
     for model, name in RUNS.items():
         t = time.perf_counter()
-        budget = dict(steps=10**9, time_limit_s=args.minutes * 60) if steps is None else dict(steps=steps)
+        budget = dict(steps=None, time_limit_s=args.minutes * 60) if steps is None else dict(steps=steps)
         engine = train_lattegan(args.preset, model=model, run_name=name, **common, **budget)
         steps = steps or engine.step
         print(f"[{model}] {engine.step} steps of {engine.cfg.batch_size} turns in {time.perf_counter() - t:.0f} s", flush=True)

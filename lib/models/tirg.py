@@ -29,7 +29,7 @@ from ..core import pick_device, write_json
 __all__ = ['DEFAULT_TEXT_ENCODER', 'TIRG_PRESETS', 'text_encoder_path', 'load_text_encoder', 'encoder_tag', 'dialogue_text',
            'TokenizedTurns', 'assemble_turns', 'tokenize_turns', 'encode_turns', 'embed_turns', 'ImageFeatures',
            'resnet18_layer3', 'image_features', 'BroadcastConcatConv', 'TIRG', 'default_tirg_dir',
-           'resolve_image_features', 'pretrain_tirg', 'read_tirg_info']
+           'resolve_image_features', 'pretrain_tirg', 'read_tirg_info', 'describe_tirg']
 
 # %% ../../nbs/42_models.tirg.ipynb #806cea94
 DEFAULT_TEXT_ENCODER = "minilm"
@@ -563,3 +563,11 @@ def read_tirg_info(folder: str | Path) -> dict | None:
     "The `tirg.json` of a TIRG-fine-tuned encoder folder (None for a plain encoder)."
     p = Path(str(folder)) / "tirg.json"
     return json.loads(p.read_text()) if p.is_file() else None
+
+def describe_tirg(info: dict | None) -> str:
+    "One line for logs and tables: '<n> TIRG steps on <kind> features (<layer>), validation L1 x (copying the source: y)'."
+    if not info: return "not TIRG-fine-tuned"
+    features = info["image_features"]
+    line = f"{info['steps']} TIRG steps on {features['source'].split(':')[0]} features ({features['layer']})"
+    v = info.get("val", {}).get("after")
+    return line + (f", validation L1 {v['l1']:.3f} (copying the source: {v['copy_l1']:.3f})" if v else "")
