@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from tqdm.std import tqdm as tqdm_text
 
 from .core import RunDir, atomic_torch_save, atomic_write, pick_precision, write_json
+from .nn.layers import refresh_spectral_norms
 
 # %% auto #0
 __all__ = ['CKPT_VERSION', 'METRICS', 'Phase', 'GANSystem', 'Nets', 'StepContext', 'ShardedEpochSampler', 'hinge_d_loss',
@@ -435,6 +436,8 @@ class Engine:
                 if self.step % phase.interval == 0: self._run_phase(phase, group)
             self._set_trainable("none")
             self.G_ema.update_parameters(self.G)
+            # the average of G's power-iteration vectors is no estimate for the averaged weights (lib.nn.layers)
+            refresh_spectral_norms(self.G_ema.module)
             self.step += 1
             self._bar.update(1)
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:

@@ -22,6 +22,7 @@ from ..data.embeddings import TurnEmbeddings
 from ..data.geneva import GeNeVAEpisodes, image_to_tensor, png_bytes, tensor_to_image
 from ..models.lattegan import build, truncated_noise
 from ..models.tirg import dialogue_text, embed_turns, load_text_encoder, read_tirg_info
+from ..nn.layers import refresh_spectral_norms
 from ..systems.lattegan import dataset_paths
 from ..train import CheckpointError, ema_generator_state, latest_checkpoint, load_checkpoint
 
@@ -156,6 +157,8 @@ def from_run(cls: DrawSession,
         raise CheckpointError(f"{path}: G_ema does not fit a {params['model_preset']!r} LatteGAN for {dim}-d text "
                               f"(the encoder {encoder!r}); was the run trained with another text encoder? "
                               f"({str(e).splitlines()[0]})") from None
+    # older checkpoints hold the EMA's averaged singular vectors, no estimate for its weights (lib.nn.layers)
+    refresh_spectral_norms(G, rounds=20)
     background, examples = _dataset_side(params, data_dir, G.image_size, path)
     return cls(G.to(device), tokenizer, text_model, background, max_len=max_len,
                truncation=params.get("truncation", 2.0), input_noise=params.get("input_noise") or 0.0, seed=seed,

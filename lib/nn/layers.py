@@ -7,15 +7,17 @@ Docs: https://drawlab.github.io/drawlab/nn.layers.html.md"""
 # %% ../../nbs/30_nn.layers.ipynb #3b83e0af
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import _SpectralNorm, spectral_norm
 
 from .norm import apply_norm, make_norm
 
 # %% auto #0
-__all__ = ['snconv2d', 'snlinear', 'snembedding', 'ResBlockUp', 'ResBlockDown']
+__all__ = ['snconv2d', 'snlinear', 'snembedding', 'refresh_spectral_norms', 'ResBlockUp', 'ResBlockDown']
 
 # %% ../../nbs/30_nn.layers.ipynb #10a9f35f
 def snconv2d(in_channels: int,  # channels in
@@ -47,6 +49,25 @@ def snembedding(num_embeddings: int,  # table rows (e.g. classes)
     "`nn.Embedding`, spectrally normalised when `sn` (the projection discriminator's class table): (B,) int -> (B,dim)."
     emb = nn.Embedding(num_embeddings, embedding_dim)
     return spectral_norm(emb) if sn else emb
+
+# %% ../../nbs/30_nn.layers.ipynb #6cb17318
+@torch.no_grad()
+def refresh_spectral_norms(module: nn.Module,  # any model: layers without spectral norm are left alone
+                           rounds: int = 1,  # training-mode evaluations of each weight (each runs the layer's `n_power_iterations`)
+                           ) -> int:
+    "Run power iteration on every spectral-norm weight of `module` in place, in eval mode too; returns how many weights."
+    count = 0
+    for m in module.modules():
+        if not parametrize.is_parametrized(m): continue
+        for name, chain in m.parametrizations.items():
+            norms = [q for q in chain if isinstance(q, _SpectralNorm)]
+            if not norms: continue
+            modes = [q.training for q in norms]
+            for q in norms: q.train()
+            for _ in range(rounds): getattr(m, name)  # a training-mode evaluation steps u and v in place
+            for q, mode in zip(norms, modes): q.train(mode)
+            count += len(norms)
+    return count
 
 # %% ../../nbs/30_nn.layers.ipynb #8ceb726d
 class ResBlockUp(nn.Module):
