@@ -8,6 +8,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from queue import Empty
 
 import nbformat
 import pytest
@@ -71,13 +72,27 @@ def api(url: str, token: str, path: str, body: dict | None = None) -> dict:
     with urllib.request.urlopen(req, timeout=60) as r: return json.load(r)
 
 
-def kernel_ready(url: str, token: str, notebook: str, runtime: Path, timeout: float = 120) -> None:
-    "Start the `drawlab` kernel session of `notebook` on the server and wait until the kernel answers."
+def kernel_ready(url: str, token: str, notebook: str, runtime: Path, timeout: float = 180) -> None:
+    """Start the `drawlab` kernel session of `notebook` on the server and wait until the kernel answers a kernel_info
+    request. jupyter_client's `wait_for_ready` declares the kernel dead after one missed heartbeat (a 1 s budget a
+    loaded 2-core CI machine can miss while the kernel starts), so ask on the shell channel until the deadline,
+    checking through the server that the kernel still exists."""
     session = api(url, token, "sessions", {"path": notebook, "name": notebook, "type": "notebook",
                                             "kernel": {"name": "drawlab"}})
-    client = BlockingKernelClient(connection_file=str(runtime / f"kernel-{session['kernel']['id']}.json"))
+    kernel_id = session["kernel"]["id"]
+    client = BlockingKernelClient(connection_file=str(runtime / f"kernel-{kernel_id}.json"))
     client.load_connection_file(); client.start_channels()
-    try: client.wait_for_ready(timeout=timeout)   # a kernel_info round trip
+    deadline, states = time.time() + timeout, []
+    try:
+        while time.time() < deadline:
+            msg_id = client.kernel_info()
+            try:
+                while True:   # replies to earlier, unanswered requests may arrive first
+                    reply = client.get_shell_msg(timeout=5)
+                    if reply["parent_header"].get("msg_id") == msg_id: return
+            except Empty:
+                states.append(api(url, token, f"kernels/{kernel_id}")["execution_state"])   # 404 (an error) if it is gone
+        pytest.fail(f"the drawlab kernel did not answer kernel_info in {timeout:.0f} s; server states: {states[-5:]}")
     finally: client.stop_channels()
 
 
@@ -97,19 +112,24 @@ def test_jupyterlab_renders_the_episode_browser(tmp_path):
     # outputs of an untrusted notebook show only in their safe (text) form: sign it as a user saving it would
     subprocess.run([str(BIN / "jupyter"), "trust", str(tmp_path / "browser.ipynb")], env=env, check=True,
                    capture_output=True)
+    # the server's log goes to a file: an unread pipe that fills up would stall the server
+    log = tmp_path / "jupyterlab.log"
+    log_file = log.open("wb")
     lab = subprocess.Popen([str(BIN / "jupyter"), "lab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
                             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
                             "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+                           stdout=log_file, stderr=subprocess.STDOUT, env=env)
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(120):
             try: urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2); break
             except OSError: time.sleep(0.5)
-        else: pytest.fail("JupyterLab did not start:\n" + lab.stdout.read1().decode(errors="replace")[-3000:])
+        else: pytest.fail("JupyterLab did not start:\n" + log.read_text(errors="replace")[-3000:])
         # The saved widgets become views only once the notebook's kernel is connected; a kernel started by the page
         # itself can outlast headless Chromium's time budget. Start it first, as a session JupyterLab then joins.
-        kernel_ready(url, token, "browser.ipynb", tmp_path / "runtime")
+        try: kernel_ready(url, token, "browser.ipynb", tmp_path / "runtime")
+        except (Exception, pytest.fail.Exception) as e:
+            raise AssertionError(f"{e}\n--- JupyterLab's log\n{log.read_text(errors='replace')[-3000:]}") from e
         page = f"{url}/lab/tree/browser.ipynb?token={token}"
         flags = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=40000", "--window-size=1280,900"]
         SHOTS.mkdir(parents=True, exist_ok=True)
@@ -127,4 +147,4 @@ def test_jupyterlab_renders_the_episode_browser(tmp_path):
         assert rendered, "the browser's widgets were not rendered by JupyterLab (only their text form)"
         assert shot.exists() and shot.stat().st_size > 20_000
     finally:
-        lab.terminate(); lab.wait(timeout=30)
+        lab.terminate(); lab.wait(timeout=30); log_file.close()
