@@ -157,6 +157,7 @@ class TrainConfig:
     batch_size: int = 64          # global batch of one step (all processes, all micro-batches)
     accum: int = 1                # micro-batches per step and process (gradient accumulation)
     ema_decay: float = 0.999      # decay of the EMA copy of G
+    ema_live: tuple[str, ...] = ()  # submodules of G (names as in `get_submodule`) the EMA copy takes live, unaveraged
     grad_clip: float | None = None  # clip each net's gradient norm to this (None: no clipping)
     precision: str = "auto"       # "auto" (bf16 on capable GPUs, else fp32), "no" (fp32) or "bf16"
     seed: int = 0
@@ -436,6 +437,7 @@ class Engine:
                 if self.step % phase.interval == 0: self._run_phase(phase, group)
             self._set_trainable("none")
             self.G_ema.update_parameters(self.G)
+            for name in cfg.ema_live: _follow_live(self.G_ema.module.get_submodule(name), self.G.get_submodule(name))
             # the average of G's power-iteration vectors is no estimate for the averaged weights (lib.nn.layers)
             refresh_spectral_norms(self.G_ema.module)
             self.step += 1
@@ -473,6 +475,11 @@ class Engine:
         images = self.system.sample(self.G_ema.module, ctx)
         if images is None or not self.accelerator.is_main_process: return None
         return save_image_grid(images, self.run.samples / f"step-{self.step:08d}.png")
+
+@torch.no_grad()
+def _follow_live(ema: nn.Module, live: nn.Module):
+    "Copy `live`'s parameters and buffers into `ema`, its EMA copy: a submodule the EMA generator uses as trained."
+    for dst, src in zip([*ema.parameters(), *ema.buffers()], [*live.parameters(), *live.buffers()]): dst.copy_(src)
 
 def _broadcast_module(net: nn.Module):
     "Copy rank 0's parameters and buffers to every process."

@@ -394,7 +394,9 @@ def train_lattegan(preset: str | None = "cpu-demo",  # a key of LATTEGAN_TRAIN_P
                                 strips=p["strips"], seed=p["seed"])
         callbacks += [CopyPreviousFloor(), Evaluate(["geneva"], every=p["eval_every"])]
     if not lattegan: system.save_vocab(run.path / "vocab.json")
-    cfg = TrainConfig(steps=p["steps"], batch_size=p["batch_size"], accum=p["accum"], ema_decay=p["ema_decay"],
+    # the official eval generator averages the generator only and encodes the source with the training image encoder
+    live = ("image_encoder",) if getattr(system.G, "image_encoder", None) is not None else ()
+    cfg = TrainConfig(steps=p["steps"], batch_size=p["batch_size"], accum=p["accum"], ema_decay=p["ema_decay"], ema_live=live,
                       precision=p["precision"], seed=p["seed"], log_every=p["log_every"], sample_every=p["sample_every"],
                       ckpt_every=p["ckpt_every"], keep_ckpts=p["keep_ckpts"], resume=p["resume"],
                       num_workers=p["num_workers"], progress=p["progress"], time_limit_s=p["time_limit_s"])
