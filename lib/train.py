@@ -293,6 +293,9 @@ class Engine:
         self.opt_G, self.opt_D = opts["G"], opts["D"]
         self._params = {"G": list(self.G.parameters()), "D": list(self.D.parameters())}
         self.G_ema.to(acc.device)
+        # (EMA tensor, G tensor) of the `ema_live` submodules, resolved once: copied in place after every EMA update
+        self._live = [pair for name in cfg.ema_live for pair in zip(_tensors(self.G_ema.module.get_submodule(name)),
+                                                                     _tensors(self.G.get_submodule(name)))]
         # Schedulers are stepped by us once per optimiser step (Accelerate's wrapper would step them once per process).
         self.schedulers = self.system.schedulers(opts)
 
@@ -437,7 +440,8 @@ class Engine:
                 if self.step % phase.interval == 0: self._run_phase(phase, group)
             self._set_trainable("none")
             self.G_ema.update_parameters(self.G)
-            for name in cfg.ema_live: _follow_live(self.G_ema.module.get_submodule(name), self.G.get_submodule(name))
+            with torch.no_grad():
+                for ema_t, live_t in self._live: ema_t.copy_(live_t)
             # the average of G's power-iteration vectors is no estimate for the averaged weights (lib.nn.layers)
             refresh_spectral_norms(self.G_ema.module)
             self.step += 1
@@ -476,15 +480,14 @@ class Engine:
         if images is None or not self.accelerator.is_main_process: return None
         return save_image_grid(images, self.run.samples / f"step-{self.step:08d}.png")
 
-@torch.no_grad()
-def _follow_live(ema: nn.Module, live: nn.Module):
-    "Copy `live`'s parameters and buffers into `ema`, its EMA copy: a submodule the EMA generator uses as trained."
-    for dst, src in zip([*ema.parameters(), *ema.buffers()], [*live.parameters(), *live.buffers()]): dst.copy_(src)
+def _tensors(net: nn.Module) -> list[torch.Tensor]:
+    "`net`'s parameters, then its buffers: the state a copy of it must match."
+    return [*net.parameters(), *net.buffers()]
 
 def _broadcast_module(net: nn.Module):
     "Copy rank 0's parameters and buffers to every process."
     if not torch.distributed.is_initialized(): return
-    for t in [*net.parameters(), *net.buffers()]: torch.distributed.broadcast(t.data, src=0)
+    for t in _tensors(net): torch.distributed.broadcast(t.data, src=0)
 
 def _average_gradients(net: nn.Module, acc: Accelerator):
     "Average `net`'s gradients over processes in one flat all-reduce (missing gradients count as zeros)."
