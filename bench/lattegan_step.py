@@ -5,6 +5,7 @@
     python bench/lattegan_step.py --allocator tcmalloc   # the same with tcmalloc preloaded (Debian: libtcmalloc-minimal4)
     python bench/lattegan_step.py --preset paper --batch 64 --compile   # on a GPU: bf16 autocast, channels_last,
                                                                         # fused Adam, eager and with G compiled
+    python bench/lattegan_step.py --preset cpu-demo --batch 32 --compile  # CPU: eager, then with G compiled
 
 A step is what the engine runs per batch with the official schedule: the D phase (the step's one generator
 forward, then one D call over real, wrong-text and fake pairs, with R1 on the reals: a double backward) and the
@@ -63,6 +64,7 @@ def bench(preset, batch, steps, warmup, device, compile_=False, channels_last=Fa
             loss.backward()
             opts[ph.net].step()
 
+    if device.type == "cpu": reset_peak_rss()   # this run's peak only, not an earlier run's in the same process
     for i in range(warmup): step(i)
     if device.type == "cuda": torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
     t = time.perf_counter()
@@ -86,6 +88,11 @@ def preload_tcmalloc():
     os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
+def reset_peak_rss():
+    "Start this process's peak RSS afresh from its current RSS (Linux >= 4.0: write 5 to clear_refs)."
+    with open("/proc/self/clear_refs", "w") as f: f.write("5")
+
+
 def peak_rss_gib() -> float:
     "This process's peak resident set size (VmHWM), GiB."
     with open("/proc/self/status") as f:
@@ -100,7 +107,7 @@ def main():
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads")
-    ap.add_argument("--compile", action="store_true", help="GPU: also time a torch.compile'd generator")
+    ap.add_argument("--compile", action="store_true", help="also time a torch.compile'd generator (with --preset on the CPU)")
     ap.add_argument("--allocator", choices=("default", "tcmalloc"), default="default", help="CPU memory allocator")
     ap.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)   # a child run: no header line
     args = ap.parse_args()
@@ -124,6 +131,7 @@ def main():
         if args.compile: runs.append((args.preset or "paper", args.batch or 64, dict(bf16=True, channels_last=True, compile_=True), "compiled"))
     else:
         runs = [(args.preset, args.batch or 8, dict(bf16=args.bf16), "bf16 autocast" if args.bf16 else "fp32")]
+        if args.compile: runs.append((args.preset, args.batch or 8, dict(bf16=args.bf16, compile_=True), runs[0][3] + ", compiled"))
     for preset, batch, kw, label in runs:
         sec, peak = bench(preset, batch, args.steps, args.warmup, device, **kw)
         unit = "GiB GPU memory" if device.type == "cuda" else "GiB peak RSS"
