@@ -7,8 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from lib.core import atomic_torch_save
-from lib.nn.conditioning import kl_divergence
-from lib.train import hinge_d_loss, hinge_g_loss, r1_penalty
+from lib.losses import hinge_d_loss, hinge_g_loss, kl_divergence, r1_penalty
 from lib.models.lattegan import LatteDiscriminator, LatteGenerator, build
 from lib.models.geneva_gan import GeNeVADiscriminator, GeNeVAGenerator, build_geneva_gan
 
@@ -61,7 +60,7 @@ def one_step(net, loss_fn, lr):
 
 def test_lattegan_one_step_lowers_both_losses():
     torch.manual_seed(0)
-    G, D = build("cpu-demo", "iclevr", TEXT_DIM)
+    G, D = build("cpu-demo", 24, TEXT_DIM)
     b = lattegan_batch()
     G.requires_grad_(False); D.requires_grad_(True)
     before, after = one_step(D, lambda: d_loss(G, D, b), lr=4e-4)
@@ -73,7 +72,7 @@ def test_lattegan_one_step_lowers_both_losses():
 
 def test_geneva_gan_one_step_lowers_both_losses():
     torch.manual_seed(0)
-    G, D = build_geneva_gan("cpu-demo", "iclevr", 30)
+    G, D = build_geneva_gan("cpu-demo", 24, 30)
     g = torch.Generator().manual_seed(0)
     lengths = torch.tensor([[4, 2], [3, 3]])
     ids = torch.randint(2, 30, (2, 2, 4), generator=g) * (torch.arange(4) < lengths[..., None])
@@ -109,7 +108,7 @@ def test_geneva_gan_one_step_lowers_both_losses():
 
 @pytest.mark.parametrize("kw", [{}, dict(use_rfe=False, d_use_local=False), dict(use_latte=False, d_use_text=False)])
 def test_lattegan_config_json_round_trip(kw, tmp_path):
-    G, D = build("cpu-demo", "codraw", TEXT_DIM, ortho_init=False, d_ortho_init=False, **kw)
+    G, D = build("cpu-demo", 58, TEXT_DIM, ortho_init=False, d_ortho_init=False, **kw)
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"G": G.config, "D": D.config}))
     cfg = json.loads(path.read_text())
@@ -121,7 +120,7 @@ def test_lattegan_config_json_round_trip(kw, tmp_path):
 
 def test_lattegan_state_dict_file_round_trip(tmp_path):
     torch.manual_seed(0)
-    G, D = build("cpu-demo", "iclevr", TEXT_DIM)
+    G, D = build("cpu-demo", 24, TEXT_DIM)
     b = lattegan_batch()
     generate(G, b); D(b["target"], b["source"], b["sentence"])  # a training-mode pass moves the spectral-norm vectors
     atomic_torch_save({"G": G.state_dict(), "D": D.state_dict(), "G_config": G.config, "D_config": D.config},
@@ -140,7 +139,7 @@ def test_lattegan_state_dict_file_round_trip(tmp_path):
 
 def test_geneva_gan_state_dict_file_round_trip(tmp_path):
     torch.manual_seed(0)
-    G, D = build_geneva_gan("cpu-demo", "codraw", 30, word_vectors=torch.randn(30, 12))
+    G, D = build_geneva_gan("cpu-demo", 58, 30, word_vectors=torch.randn(30, 12))
     atomic_torch_save({"G": G.state_dict(), "D": D.state_dict(), "G_config": G.config, "D_config": D.config},
                       tmp_path / "ckpt.pt")
     ckpt = torch.load(tmp_path / "ckpt.pt", weights_only=True)
