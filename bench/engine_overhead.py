@@ -1,6 +1,6 @@
 """Per-step overhead of lib.train.Engine versus a bare hand-written loop doing the same work.
 
-Both train the ring-of-Gaussians GAN of lib.toy2d (same networks, batch, phases: D, G and lazy R1 every 4 steps,
+Both train the ring-of-Gaussians GAN of lib.systems.toy2d (same networks, batch, phases: D, G and lazy R1 every 4 steps,
 EMA of G); the engine adds its bookkeeping (phase schedule, rank-invariant noise, statistics, progress, logging).
 Steps are timed after a warm-up; setup and the final checkpoint are excluded. Rounds alternate bare/engine and
 the median is reported.
@@ -17,8 +17,9 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from lib.core import RunDir
-from lib.toy2d import RingDataset, Toy2DSystem
-from lib.train import Callback, Engine, TrainConfig, hinge_d_loss, hinge_g_loss, r1_penalty
+from lib.losses import hinge_d_loss, hinge_g_loss, r1_penalty
+from lib.systems.toy2d import RingDataset, Toy2DSystem
+from lib.train import Callback, Engine, TrainConfig
 
 WARMUP = 20
 

@@ -1,4 +1,4 @@
-"""Paths, seeding, devices and precision, atomic files and run directories: what every other module stands on.
+"""Paths, seeding, devices and precision, atomic files, run directories, configurations and command lines: what every other module stands on.
 
 Docs: https://drawlab.github.io/drawlab/core.html.md"""
 
@@ -21,7 +21,7 @@ import torch
 # %% auto #0
 __all__ = ['PRECISIONS', 'project_root', 'data_root', 'outputs_root', 'pick_device', 'pick_precision', 'paused_gc',
            'atomic_target', 'atomic_write', 'atomic_torch_save', 'write_json', 'read_json', 'append_jsonl',
-           'read_jsonl', 'new_run_name', 'RunDir', 'make_config']
+           'read_jsonl', 'new_run_name', 'RunDir', 'make_config', 'cli']
 
 # %% ../nbs/00_core.ipynb #851020f4
 def project_root() -> Path:
@@ -174,3 +174,45 @@ def make_config(defaults: dict,              # every known key with its default 
             raise KeyError(f"unknown key(s) {unknown} in {source}; known keys: {sorted(defaults)}")
         cfg.update(layer)
     return MappingProxyType(cfg)
+
+# %% ../nbs/00_core.ipynb #9097627b
+import argparse
+from typing import Callable, Mapping, Sequence
+
+def _flag(s: str) -> bool:
+    if s.lower() in ("1", "true", "yes"): return True
+    if s.lower() in ("0", "false", "no"): return False
+    raise argparse.ArgumentTypeError(f"expected 1/true/yes or 0/false/no, got {s!r}")
+
+def _text(s: str) -> str | None: return None if s.lower() == "none" else s
+def _number(s: str) -> float | None: return None if s.lower() == "none" else float(s)
+def _json(s: str) -> Any: return json.loads(s)
+
+def _option_type(default: Any, number: bool) -> Callable[[str], Any]:
+    "How the command line's text for a key with this default becomes a value."
+    if number: return _number
+    if isinstance(default, bool): return _flag
+    if isinstance(default, (dict, list)): return _json
+    if default is None or isinstance(default, str): return _text
+    return type(default)
+
+def cli(train_fn: Callable[..., Any],          # called as `train_fn(preset, **options given)`
+        defaults: Mapping[str, Any],           # every key with its default: one option each, typed by the default
+        presets: Mapping[str, Mapping] | None = None,  # preset name -> overrides; `--preset` picks one
+        description: str = "",                 # the command's help text
+        argv: Sequence[str] | None = None,     # the arguments (None: the command line's)
+        numbers: Sequence[str] = (),           # keys whose value is a float or None (`none`)
+        preset: str | None = None,             # the preset when `--preset` is not given (None: the first one)
+        ) -> Any:
+    "Parse `argv` into a preset and the options given, and return `train_fn(preset, **options)`."
+    unknown = sorted(set(numbers) - set(defaults))
+    if unknown: raise KeyError(f"numbers names unknown key(s) {unknown}; known keys: {sorted(defaults)}")
+    presets = presets or {}
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--preset", default=preset if preset is not None else next(iter(presets), None),
+                    choices=list(presets) or None, help="the preset the options are laid over (default: %(default)s)")
+    for key, value in defaults.items():
+        ap.add_argument(f"--{key}", type=_option_type(value, key in numbers), default=argparse.SUPPRESS,
+                        help=f"(default: the preset's, else {value!r})")
+    args = vars(ap.parse_args(argv))
+    return train_fn(args.pop("preset"), **args)

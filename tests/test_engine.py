@@ -9,14 +9,15 @@ import time
 import torch
 
 from conftest import BIN, ROOT, run
-from lib.toy2d import Toy2DSystem, ring_quality, train_toy2d
+from lib.systems.toy2d import Toy2DSystem, ring_quality, train_toy2d
 from lib.train import CheckpointError, list_checkpoints, load_checkpoint
 
-SMOKE = ["--preset", "smoke", "--progress", "false", "--eval_every", "0"]
+# The cpu-demo sizes (hidden 128, batch 256): a run long enough to be killed halfway; the tests shorten it with --steps.
+BASE = ["--preset", "cpu-demo", "--progress", "false", "--eval_every", "0"]
 
 
 def toy_cmd(out_root, run_name, *extra):
-    return [sys.executable, "-m", "lib.toy2d", *SMOKE, "--out_root", str(out_root), "--run_name", run_name, *extra]
+    return [sys.executable, "-m", "lib.systems.toy2d", *BASE, "--out_root", str(out_root), "--run_name", run_name, *extra]
 
 
 def final_state(out_root, run_name):
@@ -52,11 +53,11 @@ def test_two_processes_match_one(tmp_path):
     run(toy_cmd(tmp_path, "one", *steps))
     # Accelerate's `--multi_gpu` means "several processes through torchrun"; without GPUs they use gloo on the CPU.
     run([str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "lib.toy2d", *SMOKE,
+         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "lib.systems.toy2d", *BASE,
          "--out_root", str(tmp_path), "--run_name", "two", *steps], env={"OMP_NUM_THREADS": "1"})
     one, two = final_state(tmp_path, "one"), final_state(tmp_path, "two")
     assert two["world_size"] == 2 and one["world_size"] == 1
-    for key in ("G", "D", "G_ema"): assert_same(one[key], two[key], exact=False, atol=1e-5)
+    for key in ("nets", "ema"): assert_same(one[key], two[key], exact=False, atol=1e-5)
 
 
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
@@ -76,7 +77,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     assert "resumed from" in log and "step-00000160.pt" not in log
     a, b = final_state(tmp_path, "straight"), final_state(tmp_path, "killed")
     assert a["step"] == b["step"] == 160
-    for key in ("G", "D", "G_ema", "opt_G", "opt_D", "rng"): assert_same(a[key], b[key])
+    for key in ("nets", "ema", "optimizers", "rng"): assert_same(a[key], b[key])
 
 
 def test_truncated_checkpoint_is_reported_and_skipped(tmp_path):
@@ -91,4 +92,4 @@ def test_truncated_checkpoint_is_reported_and_skipped(tmp_path):
     p = run(toy_cmd(tmp_path, "cut", "--steps", "60", "--ckpt_every", "20"))
     log = (tmp_path / "cut" / "log.txt").read_text()
     assert "skipping a broken checkpoint" in log and "resumed from" in log and "step-00000020.pt at step 20" in log
-    for key in ("G", "D", "G_ema"): assert_same(final_state(tmp_path, "straight")[key], final_state(tmp_path, "cut")[key])
+    for key in ("nets", "ema"): assert_same(final_state(tmp_path, "straight")[key], final_state(tmp_path, "cut")[key])
