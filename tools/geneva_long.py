@@ -28,9 +28,10 @@ import time
 from pathlib import Path
 
 from lib.core import data_root
-from lib.models.tirg import default_tirg_dir, describe_tirg, read_tirg_info
 from lib.runs import load_run
-from lib.systems.lattegan import dataset_paths, prepare_dataset, train_lattegan
+from lib.systems.geneva import dataset_paths, prepare_dataset
+from lib.systems.lattegan import train_lattegan
+from lib.systems.tirg import default_tirg_dir, describe_tirg, read_tirg_info
 
 RUNS = {"lattegan": "geneva-long-lattegan", "geneva_gan": "geneva-long-geneva_gan"}
 LABELS = {"lattegan": "LatteGAN", "geneva_gan": "GeNeVA-GAN"}
@@ -39,7 +40,7 @@ LABELS = {"lattegan": "LatteGAN", "geneva_gan": "GeNeVA-GAN"}
 def pack(folder: Path, out: Path) -> Path:
     "Copy the evaluator and the TIRG encoder (weights in bfloat16) of `folder` into `out`, a dataset folder to carry."
     import torch
-    from lib.models.tirg import load_text_encoder
+    from lib.nn.text import load_text_encoder
     paths = dataset_paths(folder, "iclevr", "train")
     encoder = default_tirg_dir(folder)
     out.mkdir(parents=True, exist_ok=True)
