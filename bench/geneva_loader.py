@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from lib.core import data_root
-from lib.data.embeddings import default_embeddings_path
+from lib.data.embeddings import TurnEmbeddings, default_embeddings_path
 from lib.data.geneva import GeNeVATurns
 from lib.systems.lattegan import LatteGANSystem
 
@@ -46,7 +46,7 @@ def main():
     args = ap.parse_args()
     folder = Path(args.data)
     emb = default_embeddings_path(folder, "iclevr", "train", args.tag)
-    turns = GeNeVATurns(folder / "clevr_train.h5", args.size, embeddings=emb)
+    turns = GeNeVATurns(folder / "clevr_train.h5", args.size, embeddings=TurnEmbeddings(emb))
     print(f"{turns!r}\ntorch {torch.__version__}, {torch.get_num_threads()} threads in the main process")
     for w in args.workers:
         rate = measure(turns, args.batch, w, args.batches)

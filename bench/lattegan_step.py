@@ -50,7 +50,7 @@ def bench(preset, batch, steps, warmup, device, compile_=False, channels_last=Fa
             "D": torch.optim.Adam(D.parameters(), 4e-4, betas=(0.0, 0.9), fused=fused)}
     # torch.compile'd modules cannot be differentiated twice (AOTAutograd), and R1 is a double backward through D:
     # only the generator is compiled.
-    nets = Nets(torch.compile(G) if compile_ else G, D, G)
+    nets = Nets(G=torch.compile(G) if compile_ else G, D=D, G_ema=G)
     b = make_batch(batch, G.image_size, text_dim, 16, device)
     if channels_last: b = {k: (v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v) for k, v in b.items()}
     def step(i):   # what Engine._run_phase does for each phase, without the process group and the logging

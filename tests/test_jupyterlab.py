@@ -29,7 +29,7 @@ APPS = {
         "app = browse_episodes(GeNeVAEpisodes(folder / 'clevr_train.h5'))\napp",
     ],
     "draw with LatteGAN": [   # a two-step run: the app's plumbing, not its pictures, is under test here
-        "from pathlib import Path\nfrom lib.synth.iclevr import make_iclevr\nfrom lib.data.embeddings import create_embeddings\n"
+        "from pathlib import Path\nfrom lib.synth.iclevr import make_iclevr\nfrom lib.systems.tirg import create_embeddings\n"
         "from lib.systems.lattegan import train_lattegan\nfrom lib.apps.draw import DrawSession, draw_app",
         "folder = make_iclevr(Path('data'), 6, 2, 1, seed=0, detector_files=False)\n"
         "create_embeddings(folder, 'iclevr', 'minilm', splits=('train', 'val'), progress=False)\n"

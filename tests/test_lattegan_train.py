@@ -11,10 +11,11 @@ import torch
 from conftest import BIN, ROOT, run
 from lib.data.embeddings import EmbeddingsFormatError, TurnEmbeddings
 from lib.data.geneva import GeNeVATurns
-from lib.metrics.geneva import train_evaluator
-from lib.models.tirg import read_tirg_info
 from lib.synth.iclevr import make_iclevr
-from lib.systems.lattegan import dataset_paths, train_lattegan
+from lib.systems.geneva import dataset_paths
+from lib.systems.lattegan import train_lattegan
+from lib.systems.geneva_evaluator import train_evaluator
+from lib.systems.tirg import read_tirg_info
 from lib.train import list_checkpoints, load_checkpoint
 
 SMOKE = dict(steps=4, batch_size=4, eval_dialogues=2, progress=False)
@@ -102,7 +103,7 @@ def test_embeddings_of_another_split_are_refused(tiny):
     folder = tiny[0] / "synthetic" / "iclevr"
     train, val = (dataset_paths(folder, "iclevr", s) for s in ("train", "val"))
     with pytest.raises(EmbeddingsFormatError, match=r"clevr_val_embeddings_tirg-minilm\.h5.*clevr_train\.h5"):
-        GeNeVATurns(train["data"], 64, embeddings=val["embeddings"])
+        GeNeVATurns(train["data"], 64, embeddings=TurnEmbeddings(val["embeddings"]))
 
 
 def test_missing_pieces_of_a_real_folder_name_their_command(tiny, tmp_path):
@@ -143,7 +144,7 @@ def test_long_run_script_gives_both_systems_one_budget(tiny, tmp_path):
 
 def test_long_run_pack_carries_a_half_size_encoder(tiny, tmp_path):
     "--pack: the evaluator and the TIRG encoder in bfloat16, which embeds as the float32 one does."
-    from lib.models.tirg import embed_turns, load_text_encoder
+    from lib.nn.text import embed_turns, load_text_encoder
     root, _ = tiny
     folder, pack = root / "synthetic" / "iclevr", tmp_path / "pack"
     run([str(BIN / "python"), "tools/geneva_long.py", "--data-dir", str(folder), "--out", str(tmp_path / "out"),
