@@ -50,7 +50,7 @@ SECTIONS = [
     ("Tutorials", r"^tutorials/"),
     ("Data", r"^\d+[a-z]?_(data|synth)\b"),
     ("Models", r"^\d+[a-z]?_(nn|models|systems|losses)\b"),
-    ("Training", r"^(\d+[a-z]?_(core|train|toy2d|runs)\b|train_|pretrain_|create_)"),
+    ("Training", r"^(\d+[a-z]?_(core|train|runs)\b|train_|pretrain_|create_)"),
     ("Results", r"^results_"),
     ("Metrics", r"^\d+[a-z]?_metrics\b"),
     ("Apps", r"^\d+[a-z]?_apps\b"),
