@@ -153,3 +153,70 @@ def test_geneva_gan_state_dict_file_round_trip(tmp_path):
         c1, c2 = D.text_encoder(ids, lengths).flatten(0, 1), D2.text_encoder(ids, lengths).flatten(0, 1)
         z = torch.randn(6, 100)
         assert torch.equal(G(z, c1, src, sample=False).image, G2(z, c2, src, sample=False).image)
+
+
+def test_lattegan_cpu_demo_layout_unchanged():
+    "The CPU preset keeps lib.nn's conv biases and norm affines: its parameter counts are those it always had."
+    from lib.nn.layers import count_parameters
+    G, D = build("cpu-demo", 24, 32, ortho_init=False, d_ortho_init=False)
+    assert (count_parameters(G), count_parameters(G.image_encoder), count_parameters(D)) == (1_003_498, 51_992, 715_424)
+    assert G.config["block_bias"] and G.config["encoder_affine"] and G.config["gain_offset"] and D.config["block_bias"]
+
+
+def official_layout_nets(seed=0, num_classes=24):
+    from lib.models.lattegan import OFFICIAL_LAYOUT
+    torch.manual_seed(seed)
+    return build("cpu-demo", num_classes, TEXT_DIM, **OFFICIAL_LAYOUT)
+
+
+def test_official_snapshot_round_trip(tmp_path):
+    "Ours -> official names and shapes -> ours: every tensor equal, the same drawing and the same judgement."
+    from lib.models.lattegan import export_official, load_official
+    G, D = official_layout_nets()
+    b = lattegan_batch()
+    generate(G, b); D(b["target"], b["source"], b["sentence"])  # training mode moves the spectral-norm vectors
+    snap = export_official(G, D, tmp_path / "snapshot.pth")
+    raw = torch.load(tmp_path / "snapshot.pth", weights_only=True)
+    assert sorted(raw) == ["eval_discriminator", "eval_generator", "eval_image_encoder"]
+    assert all(k.startswith("module.") for part in raw.values() for k in part)
+    gen, dis = raw["eval_generator"], raw["eval_discriminator"]
+    assert gen["module.projector.fc.weight_orig"].shape == G.ca.fc.parametrizations.weight.original.shape
+    assert dis["module.aux_detector.2.weight_orig"].dim() == 4 and dis["module.projection_encoder.weight"].dim() == 4
+    assert not any("parametrizations" in k for part in raw.values() for k in part)
+    G2, D2 = official_layout_nets(seed=1)
+    load_official(tmp_path / "snapshot.pth", G2, D2)
+    for a, c in ((G, G2), (D, D2)):
+        sa, sc = a.state_dict(), c.state_dict()
+        assert sa.keys() == sc.keys() and all(torch.equal(sa[k], sc[k]) for k in sa)
+    for net in (G, G2, D, D2): net.eval()
+    with torch.no_grad():
+        x1 = G(b["z"], b["sentence"], b["words"], b["word_mask"], b["source"], sample=False).image
+        x2 = G2(b["z"], b["sentence"], b["words"], b["word_mask"], b["source"], sample=False).image
+        assert torch.equal(x1, x2)
+        d1, d2 = D(x1, b["source"], b["sentence"]), D2(x2, b["source"], b["sentence"])
+        for f in ("global_logit", "pixel_logits", "aux_logits"): assert torch.equal(getattr(d1, f), getattr(d2, f))
+    again = export_official(G2, D2)
+    assert all(torch.equal(snap[p][k], again[p][k]) for p in snap for k in snap[p])
+
+
+def test_official_snapshot_mismatch_is_named():
+    from lib.models.lattegan import export_official, load_official
+    G, D = official_layout_nets()
+    snap = {p: dict(v) for p, v in export_official(G, D).items()}
+    snap["eval_image_encoder"].pop("module.image_encoder.1.conv2.weight_orig")
+    snap["eval_generator"]["module.resup1.conv1.bias"] = torch.zeros(3)
+    with pytest.raises(ValueError, match=r"missing keys: eval_image_encoder/image_encoder\.1\.conv2\.weight_orig; "
+                                         r"unexpected keys: eval_generator/resup1\.conv1\.bias"):
+        load_official(snap, *official_layout_nets())
+    with pytest.raises(ValueError, match="not an official LatteGAN snapshot"):
+        load_official({"eval_generator": {}}, G, D)
+    with pytest.raises(ValueError, match="the official networks have"):
+        export_official(*build("cpu-demo", 24, TEXT_DIM, ortho_init=False, d_ortho_init=False))
+
+
+def test_load_checkpoint_names_the_converter_for_an_official_snapshot(tmp_path):
+    from lib.models.lattegan import export_official
+    from lib.train import CheckpointError, load_checkpoint
+    export_official(*official_layout_nets(), tmp_path / "exp170.pth")
+    with pytest.raises(CheckpointError, match=r"official LatteGAN snapshot .*lib\.models\.lattegan\.load_official"):
+        load_checkpoint(tmp_path / "exp170.pth")
