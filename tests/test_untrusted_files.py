@@ -79,10 +79,7 @@ def test_draw_app_folder_and_file(tmp_path, plant):
     refused(lambda: DrawSession.from_run(tmp_path / "run"), "no checkpoint to draw with", exc=FileNotFoundError)
 
 
-# The evaluator, official-snapshot and text-encoder loaders already read with `weights_only=True` (nothing runs),
-# but pass torch's own error on, which names no file: `lib.core.safe_torch_load` is the call that does.
-NAMES_NO_FILE = pytest.mark.xfail(strict=True, reason="the loader passes torch's UnpicklingError on, which names no file; "
-                                                      "switching it to lib.core.safe_torch_load fixes that")
+# The evaluator and official-snapshot loaders read through `lib.core.safe_torch_load`, which names the file.
 
 
 def test_evaluator(tmp_path, plant):
@@ -91,7 +88,6 @@ def test_evaluator(tmp_path, plant):
     refused(lambda: load_evaluator(path), exc=Exception)
 
 
-@NAMES_NO_FILE
 def test_evaluator_names_the_file(tmp_path, plant):
     from lib.metrics.geneva import load_evaluator
     path = plant(tmp_path / "iclevr_inception_best_checkpoint.pth", {"state_dict": Payload(plant.marker)})
@@ -110,7 +106,6 @@ def test_official_lattegan_snapshot(tmp_path, plant):
     refused(lambda: load_official(path), exc=Exception)
 
 
-@NAMES_NO_FILE
 def test_official_lattegan_snapshot_names_the_file(tmp_path, plant):
     from lib.models.lattegan import load_official
     path = plant(tmp_path / "exp170.pth", {"eval_generator": Payload(plant.marker)})
