@@ -89,6 +89,21 @@ def test_resume_equals_uninterrupted(tiny, tmp_path, monkeypatch):
         for k in a: assert torch.equal(a[k], b[k]), f"{name}.{k} differs after resume"
 
 
+def test_warm_start_then_resume_equals_uninterrupted(tiny, tmp_path, monkeypatch):
+    "A warm-started run resumed mid-GAN skips the warm start (the checkpoint holds its G) and ends where an uninterrupted one does."
+    monkeypatch.setenv("DRAWLAB_DATA", str(tiny[0]))
+    warm = dict(SMOKE, warm_start_steps=2, warm_start="target")
+    straight = train_lattegan("smoke", out_root=tmp_path, run_name="straight", **warm)
+    train_lattegan("smoke", out_root=tmp_path, run_name="split", **{**warm, "steps": 2})
+    resumed = train_lattegan("smoke", out_root=tmp_path, run_name="split", **warm)
+    assert "from step 0" in (resumed.run.path / "warm-start" / "log.txt").read_text()   # one warm start only
+    assert (resumed.run.path / "warm-start" / "log.txt").read_text().count("training") == 1
+    assert resumed.run.load_params()["warm_start_s"] > 0
+    for name in ("G", "D"):
+        a, b = getattr(straight.system, name).state_dict(), getattr(resumed.system, name).state_dict()
+        for k in a: assert torch.equal(a[k], b[k]), f"{name}.{k} differs after resume"
+
+
 def test_geneva_gan_baseline(tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("DRAWLAB_DATA", str(tiny[0]))
     engine = train_lattegan("smoke", model="geneva_gan", out_root=tmp_path, run_name="geneva", **SMOKE)

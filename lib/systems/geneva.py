@@ -212,16 +212,17 @@ GENEVA_TRAIN_DEFAULTS = dict(
     steps=400, batch_size=24, accum=1, lr_g=1e-4, lr_d=4e-4, r1_weight=None, r1_every=4, aux_weight=None,
     kl_weight=1.0, wrong_weight=0.5, input_noise=None, ema_decay=0.99, truncation=2.0,
     precision="auto", seed=0, log_every=25, sample_every=0, eval_every=0, eval_dialogues=100, strips=3,
-    ckpt_every=100, keep_ckpts=3, resume="latest", num_workers=0, progress=True, time_limit_s=None)
+    ckpt_every=100, keep_ckpts=3, resume="latest", num_workers=0, progress=True, time_limit_s=None,
+    warm_start_steps=0, warm_start="source", warm_start_lr=None)
 GENEVA_TRAIN_PRESETS = {
-    "cpu-demo": {},
+    "cpu-demo": dict(warm_start_steps=900, warm_start="target", warm_start_lr=5e-4),
     "paper": dict(model_preset="paper", steps=186_000, batch_size=64, r1_every=1, ema_decay=0.999, log_every=100,
-                  eval_every=5000, eval_dialogues=1000, ckpt_every=2000, num_workers=4),
+                  eval_every=5000, eval_dialogues=1000, ckpt_every=2000, num_workers=4, warm_start_steps=0),
     "smoke": dict(steps=4, batch_size=4, log_every=2, eval_dialogues=2, strips=1, ckpt_every=2,
                   model_overrides=dict(ch=4, d_ch=4)),
 }
 # options of the command line that take a number or 'none'
-GENEVA_NUMBER_OR_NONE = ("r1_weight", "aux_weight", "input_noise", "time_limit_s")
+GENEVA_NUMBER_OR_NONE = ("r1_weight", "aux_weight", "input_noise", "time_limit_s", "warm_start_lr")
 
 def official_settings(model: str, dataset: str) -> dict[str, float]:
     "The official R1 (gp_reg) and auxiliary-BCE weights and training-image noise of a model on a dataset."

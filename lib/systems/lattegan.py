@@ -15,18 +15,22 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..core import cli, make_config
+import time
+
+import torch.nn.functional as F
+
+from ..core import RunDir, cli, make_config, read_json
 from ..data.embeddings import TurnEmbeddings
 from ..data.geneva import GeNeVAEpisodes, GeNeVATurns, collate_turns, num_classes_of
-from ..losses import lattegan_d_losses, lattegan_g_losses, r1_penalty
+from ..losses import kl_divergence, lattegan_d_losses, lattegan_g_losses, r1_penalty
 from ..models.lattegan import LATTEGAN_PRESETS, build
 from .geneva import (GENEVA_NUMBER_OR_NONE, GENEVA_TRAIN_DEFAULTS, GENEVA_TRAIN_PRESETS, GeNeVASystem,
                                 dataset_paths, fit_geneva, geneva_params, require, rows_of)
 from .geneva_gan import train_geneva_gan
-from ..train import Engine, Phase
+from ..train import Engine, GANSystem, Phase, TrainConfig, list_checkpoints
 
 # %% auto #0
-__all__ = ['roll_text', 'LatteGANSystem', 'train_lattegan', 'main']
+__all__ = ['roll_text', 'LatteGANSystem', 'SourceAutoencoder', 'warm_start', 'train_lattegan', 'main']
 
 # %% ../../nbs/71_systems.lattegan.ipynb #ea0f8b15
 def roll_text(x: Tensor) -> Tensor:
@@ -126,6 +130,61 @@ def _requiring_grad(net: torch.nn.Module):
     finally:
         for p, flag in zip(net.parameters(), flags): p.requires_grad_(flag)
 
+# %% ../../nbs/71_systems.lattegan.ipynb #e78282d7
+class SourceAutoencoder(GANSystem):
+    "One-player warm start of LatteGAN's generator: L1 from G(z, text, noisy source) to the source (or the target) + KL."
+    phases = (Phase("G", "G"),)
+    ema = None
+    collate_fn = staticmethod(LatteGANSystem.collate_fn)
+
+    def __init__(self,
+                 G: torch.nn.Module,                  # a `LatteGenerator` (trained in place)
+                 toward: str = "source",              # what G regresses: 'source' (autoencoder) or 'target'
+                 lr: float = 1e-4,                    # Adam
+                 betas: tuple[float, float] = (0.0, 0.9),
+                 input_noise: float = 1 / 64,         # uniform noise on the source, as in the GAN
+                 kl_weight: float = 1.0):             # weight of the conditioning augmentation's KL term
+        if toward not in ("source", "target"): raise ValueError(f"toward must be 'source' or 'target', got {toward!r}")
+        super().__init__(G=G)
+        self.toward, self.lr, self.betas, self.input_noise, self.kl_weight = toward, lr, tuple(betas), input_noise, kl_weight
+
+    def optimizers(self):
+        return {"G": torch.optim.Adam(self.G.parameters(), self.lr, betas=self.betas)}
+
+    def loss(self, phase, batch, nets, ctx):
+        source = batch["source"]
+        if self.input_noise:
+            source = source + torch.special.ndtr(ctx.randn(*source.shape[1:], stream="source-noise")) * self.input_noise
+        g = nets.G(ctx.randn(nets.G.z_dim, stream="z"), batch["sentence"], batch["words"], ~batch["word_mask"], source)
+        l1 = F.l1_loss(g.image.float(), batch[self.toward])
+        kl = kl_divergence(g.mu.float(), g.logvar.float(), reduction="mean")
+        loss = l1 + self.kl_weight * kl
+        return loss, {"loss": loss, "l1": l1, "kl": kl, "copy_l1": F.l1_loss(batch["source"], batch["target"])}
+
+def warm_start(system: LatteGANSystem,  # its G is trained in place
+               turns: GeNeVATurns,       # the training turns
+               p: dict,                  # the run's parameters (`geneva_params`): warm_start_steps, warm_start, ...
+               ) -> float | None:
+    """Run `p['warm_start_steps']` steps of `SourceAutoencoder` on `system.G` in `<run>/warm-start/`; its seconds
+    (also in that folder's params.json). When the GAN run resumes from a checkpoint, which holds the warm-started G
+    already, nothing runs and the recorded seconds are returned (None without a warm start)."""
+    if not p["warm_start_steps"]: return None
+    run = RunDir(p["run_name"], root=p["out_root"])
+    record = run.path / "warm-start" / "params.json"
+    if p["resume"] not in ("latest", None) or (p["resume"] == "latest" and list_checkpoints(run.checkpoints)):
+        return read_json(record).get("seconds") if record.exists() else None
+    t0 = time.time()
+    ae = SourceAutoencoder(system.G, p["warm_start"], lr=p["warm_start_lr"] or system.lr_g, betas=system.betas,
+                           input_noise=system.input_noise, kl_weight=system.kl_weight)
+    n = p["warm_start_steps"]
+    cfg = TrainConfig.from_params({**p, "steps": n, "log_every": max(1, n // 6), "sample_every": 0, "ckpt_every": n,
+                                   "keep_ckpts": 1, "time_limit_s": None})
+    params = {k: p[k] for k in ("warm_start_steps", "warm_start", "warm_start_lr", "batch_size", "seed")}
+    engine = Engine(ae, turns, RunDir("warm-start", root=run.path), cfg, params=params).fit()
+    seconds = time.time() - t0
+    if engine.accelerator.is_main_process: engine.run.save_params({**params, "seconds": round(seconds, 1)})
+    return seconds
+
 # %% ../../nbs/71_systems.lattegan.ipynb #b68f41f9
 def train_lattegan(preset: str | None = "cpu-demo",  # a key of `GENEVA_TRAIN_PRESETS`
                    **params,                          # keys of `GENEVA_TRAIN_DEFAULTS`
@@ -140,9 +199,12 @@ def train_lattegan(preset: str | None = "cpu-demo",  # a key of `GENEVA_TRAIN_PR
     hparams = {k: p[k] for k in GeNeVASystem.hparams if k in p}
     system = LatteGANSystem(p["model_preset"], turns.dataset, turns.text_dim, seed=p["seed"], **hparams,
                             **p["model_overrides"])
+    warm_s = warm_start(system, turns, p)
+    record = {"embeddings": str(train["embeddings"]), "glove": None}
+    if warm_s is not None: record["warm_start_s"] = round(warm_s, 1)
     val = dataset_paths(p["data_dir"], p["dataset"], "val", p["text_encoder"], p["tirg"])
     return fit_geneva(system, turns, p, preset, eval_text=lambda episodes: TurnEmbeddings(val["embeddings"], episodes),
-                      record={"embeddings": str(train["embeddings"]), "glove": None})
+                      record=record)
 
 # %% ../../nbs/71_systems.lattegan.ipynb #ea12eab6
 def main(argv: Sequence[str] | None = None):
