@@ -58,6 +58,17 @@ def one_step(net, loss_fn, lr):
     return before.item(), after.item()
 
 
+def assert_same_outputs(G, D, G2, D2, b):
+    "Two copies of LatteGAN's networks draw the same image and judge it the same, in eval mode."
+    for net in (G, G2, D, D2): net.eval()
+    with torch.no_grad():
+        x1 = G(b["z"], b["sentence"], b["words"], b["word_mask"], b["source"], sample=False).image
+        x2 = G2(b["z"], b["sentence"], b["words"], b["word_mask"], b["source"], sample=False).image
+        assert torch.equal(x1, x2)
+        d1, d2 = D(x1, b["source"], b["sentence"]), D2(x2, b["source"], b["sentence"])
+        for f in ("global_logit", "pixel_logits", "aux_logits"): assert torch.equal(getattr(d1, f), getattr(d2, f))
+
+
 def test_lattegan_one_step_lowers_both_losses():
     torch.manual_seed(0)
     G, D = build("cpu-demo", 24, TEXT_DIM)
@@ -128,13 +139,7 @@ def test_lattegan_state_dict_file_round_trip(tmp_path):
     ckpt = torch.load(tmp_path / "ckpt.pt", weights_only=True)
     G2, D2 = LatteGenerator.from_config(ckpt["G_config"]), LatteDiscriminator.from_config(ckpt["D_config"])
     G2.load_state_dict(ckpt["G"]); D2.load_state_dict(ckpt["D"])
-    for net in (G, G2, D, D2): net.eval()
-    with torch.no_grad():
-        x1 = G(b["z"], b["sentence"], b["words"], b["word_mask"], b["source"], sample=False).image
-        x2 = G2(b["z"], b["sentence"], b["words"], b["word_mask"], b["source"], sample=False).image
-        assert torch.equal(x1, x2)
-        d1, d2 = D(x1, b["source"], b["sentence"]), D2(x2, b["source"], b["sentence"])
-        for f in ("global_logit", "pixel_logits", "aux_logits"): assert torch.equal(getattr(d1, f), getattr(d2, f))
+    assert_same_outputs(G, D, G2, D2, b)
 
 
 def test_geneva_gan_state_dict_file_round_trip(tmp_path):
@@ -188,13 +193,7 @@ def test_official_snapshot_round_trip(tmp_path):
     for a, c in ((G, G2), (D, D2)):
         sa, sc = a.state_dict(), c.state_dict()
         assert sa.keys() == sc.keys() and all(torch.equal(sa[k], sc[k]) for k in sa)
-    for net in (G, G2, D, D2): net.eval()
-    with torch.no_grad():
-        x1 = G(b["z"], b["sentence"], b["words"], b["word_mask"], b["source"], sample=False).image
-        x2 = G2(b["z"], b["sentence"], b["words"], b["word_mask"], b["source"], sample=False).image
-        assert torch.equal(x1, x2)
-        d1, d2 = D(x1, b["source"], b["sentence"]), D2(x2, b["source"], b["sentence"])
-        for f in ("global_logit", "pixel_logits", "aux_logits"): assert torch.equal(getattr(d1, f), getattr(d2, f))
+    assert_same_outputs(G, D, G2, D2, b)
     again = export_official(G2, D2)
     assert all(torch.equal(snap[p][k], again[p][k]) for p in snap for k in snap[p])
 
