@@ -104,3 +104,52 @@ def test_truncated_checkpoint_is_reported_and_skipped(tmp_path):
     log = (tmp_path / "cut" / "log.txt").read_text()
     assert "skipping a broken checkpoint" in log and "resumed from" in log and "step-00000020.pt at step 20" in log
     for key in ("nets", "ema"): assert_same(final_state(tmp_path, "straight")[key], final_state(tmp_path, "cut")[key])
+
+
+# A toy2d command whose G loss turns NaN at one step (`ctx.step == BAD`, i.e. step BAD + 1 as records and checkpoints
+# count), on every process or only on the one that draws the second half of the batch.
+NAN_SCRIPT = """
+import sys
+from lib.systems import toy2d
+BAD, ONLY_SECOND_HALF = int(sys.argv[1]), sys.argv[2] == "1"
+class NaNAt(toy2d.Toy2DSystem):
+    def loss(self, phase, real, nets, ctx):
+        loss, stats = super().loss(phase, real, nets, ctx)
+        if phase.name == "G" and ctx.step == BAD and not (ONLY_SECOND_HALF and ctx.offset == 0):
+            loss = loss * float("nan"); stats = {**stats, "loss": loss}
+        return loss, stats
+toy2d.Toy2DSystem = NaNAt
+toy2d.main(sys.argv[3:])
+"""
+
+
+def nan_cmd(tmp_path, bad, *extra, second_half=False):
+    script = tmp_path / "nan_toy.py"; script.write_text(NAN_SCRIPT)
+    return [str(script), str(bad), "1" if second_half else "0", *BASE, "--out_root", str(tmp_path), *extra]
+
+
+def test_nan_loss_stops_the_run_at_its_step_and_keeps_the_good_checkpoints(tmp_path):
+    args = ["--run_name", "nan", "--steps", "20", "--ckpt_every", "2", "--keep_ckpts", "5", "--log_every", "4"]
+    p = subprocess.run([sys.executable, *nan_cmd(tmp_path, 6, *args)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode != 0, p.stdout[-3000:]
+    assert "NonFiniteError: step 7: the loss is not finite (G/loss = nan)" in p.stderr, p.stderr[-3000:]
+    ckpts = tmp_path / "nan" / "checkpoints"
+    assert [c.name for c in list_checkpoints(ckpts)] == [f"step-{s:08d}.pt" for s in (2, 4, 6)]
+    assert not (tmp_path / "nan" / "finished.json").exists()
+    assert all(r["step"] <= 6 for r in read_jsonl(tmp_path / "nan" / "metrics.jsonl"))   # no record of the NaN step
+    assert "the last good checkpoint is step-00000006.pt" in (tmp_path / "nan" / "log.txt").read_text()
+    run(toy_cmd(tmp_path, "nan", *args[2:]))                                                # fixed: resumes from step 6
+    assert "step-00000006.pt at step 6" in (tmp_path / "nan" / "log.txt").read_text()
+    assert final_state(tmp_path, "nan")["step"] == 20
+
+
+def test_nan_on_one_process_stops_both(tmp_path):
+    "The NaN appears on process 1 only: both processes stop at that step (no hang), and the message names the process."
+    cmd = [str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no",
+           *nan_cmd(tmp_path, 2, "--run_name", "two", "--steps", "10", "--batch_size", "64", second_half=True)]
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert p.returncode != 0, p.stdout[-3000:]
+    log = (tmp_path / "two" / "log.txt").read_text()
+    assert "step 3: the loss is not finite (process 1: G/loss = nan)" in log, log
+    assert list_checkpoints(tmp_path / "two" / "checkpoints") == []

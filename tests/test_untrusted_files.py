@@ -136,3 +136,82 @@ def test_old_checkpoint_names_the_converter_and_converts(tmp_path, plant):
     evil = plant(tmp_path / "evil.pt", {"version": 2, "step": 1, "x": Payload(plant.marker)})
     p = subprocess.run([sys.executable, "-m", "lib.train", "convert", str(evil)], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode != 0 and "--trust" in p.stderr
+
+
+# Pickled dataset files (AttnGAN's filenames.pickle, captions.pickle, class_info.pickle) go through
+# `lib.core.safe_pickle_load`: plain containers and values only, nothing of the file runs.
+
+class ShellPayload:
+    "Unpickling this runs a shell command that creates `marker`."
+    def __init__(self, marker): self.marker = str(marker)
+    def __reduce__(self):
+        import os
+        return (os.system, (f"touch {self.marker}",))
+
+
+CAPTIONS = [[[1, 2, 3, 0], [2, 3]], [[3, 1]], {0: "<end>", 1: "a", 2: "small", 3: "bird"},
+            {"<end>": 0, "a": 1, "small": 2, "bird": 3}]        # [train_caps, test_caps, ixtoword, wordtoix]
+FILENAMES = ["001.Black_footed_Albatross/Black_Footed_Albatross_0046_18", "002.Laysan_Albatross/Laysan_Albatross_0002_1027"]
+CLASS_INFO = [1, 1, 2, 2, 200]
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_attngan_shaped_pickles_load(tmp_path, protocol):
+    from lib.core import safe_pickle_load
+    for name, obj in (("captions", CAPTIONS), ("filenames", FILENAMES), ("class_info", CLASS_INFO),
+                      ("mixed", {"ids": (1, 2), "set": {3}, "bytes": b"\xff\x00", "float": 0.5, "none": None})):
+        path = tmp_path / f"{name}.pickle"; path.write_bytes(pickle.dumps(obj, protocol))
+        assert safe_pickle_load(path) == obj
+        assert safe_pickle_load(path, encoding="latin1") == obj
+    ids = tmp_path / "class_ids.pickle"; ids.write_bytes(pickle.dumps(np.array(CLASS_INFO), protocol))
+    refused(lambda: safe_pickle_load(ids), "class_ids.pickle", "numpy", "numpy_arrays=True")
+    assert (safe_pickle_load(ids, numpy_arrays=True) == np.array(CLASS_INFO)).all()
+
+
+def test_python2_pickle_needs_latin1(tmp_path):
+    "A Python 2 protocol-2 pickle (opcodes `U`: byte strings) as AttnGAN's files were written: ['bird', 'caf\\xe9'], and a set."
+    from lib.core import safe_pickle_load
+    path = tmp_path / "filenames.pickle"
+    path.write_bytes(b"\x80\x02]q\x00(U\x04birdq\x01U\x04caf\xe9q\x02c__builtin__\nset\nq\x03]q\x04K\x01a\x85Rq\x05e.")
+    assert safe_pickle_load(path, encoding="latin1") == ["bird", "café", {1}]
+    refused(lambda: safe_pickle_load(path), "filenames.pickle", "encoding='latin1'", exc=pickle.UnpicklingError)
+
+
+@pytest.mark.parametrize("protocol", [0, 2, pickle.HIGHEST_PROTOCOL])
+@pytest.mark.parametrize("payload", ["os.system", "builtins.open"])
+def test_hostile_pickle_runs_nothing(tmp_path, protocol, payload):
+    from lib.core import UnsafeFileError, safe_pickle_load
+    marker = tmp_path / "payload-ran"
+    evil = ShellPayload(marker) if payload == "os.system" else Payload(marker)
+    path = tmp_path / "captions.pickle"
+    path.write_bytes(pickle.dumps([CAPTIONS[0], {"x": evil}], protocol))
+    msg = refused(lambda: safe_pickle_load(path, "caption file", encoding="latin1"), "captions.pickle",
+                  "refused as a caption file", exc=UnsafeFileError)
+    assert ("system" if payload == "os.system" else "open") in msg, msg   # posix.system, builtins.open or io.open
+    assert not marker.exists(), "the pickle ran"
+
+
+def test_hand_made_exploits_run_nothing(tmp_path):
+    "Pickles written opcode by opcode: a protocol-0 GLOBAL + REDUCE, an INST, a BUILD on an allowed object, a codec call."
+    from lib.core import UnsafeFileError, safe_pickle_load
+    marker = tmp_path / "ran"
+    cases = {
+        "reduce": f"cos\nsystem\n(S'touch {marker}'\ntR.".encode(),
+        "inst": f"(S'touch {marker}'\nios\nsystem\n.".encode(),
+        "stack_global": b"\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x8c\x06system\x93\x8c\x04true\x85R.",
+        "codec": b"\x80\x02c_codecs\nencode\nX\x02\x00\x00\x00eJX\x04\x00\x00\x00zlib\x86R.",
+    }
+    for name, data in cases.items():
+        path = tmp_path / f"{name}.pickle"; path.write_bytes(data)
+        with pytest.raises(UnsafeFileError) as info: safe_pickle_load(path)
+        assert f"{name}.pickle" in str(info.value) and info.value.names, str(info.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("cut", ["truncated", "garbage", "empty"])
+def test_corrupt_pickle_names_the_file(tmp_path, cut):
+    from lib.core import safe_pickle_load
+    data = pickle.dumps(CAPTIONS, 2)
+    data = {"truncated": data[: len(data) // 2], "garbage": b"not a pickle at all", "empty": b""}[cut]
+    path = tmp_path / "captions.pickle"; path.write_bytes(data)
+    refused(lambda: safe_pickle_load(path), "captions.pickle", "cannot be read", exc=pickle.UnpicklingError)
