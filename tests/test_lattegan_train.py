@@ -140,12 +140,15 @@ def test_missing_pieces_of_a_real_folder_name_their_command(tiny, tmp_path):
 
 
 def test_long_run_script_gives_both_systems_one_budget(tiny, tmp_path):
-    "tools/geneva_long.py: LatteGAN for a wall-clock budget, GeNeVA-GAN for as many steps; records copied flat."
+    """tools/geneva_long.py: LatteGAN for a wall-clock budget, GeNeVA-GAN for as many steps, both after the same warm
+    start; records copied flat."""
     root, _ = tiny
     folder, out = root / "synthetic" / "iclevr", tmp_path / "out"
     p = run([str(BIN / "python"), "tools/geneva_long.py", "--data-dir", str(folder), "--out", str(out), "--minutes", "0.1",
-             "--batch", "4", "--eval-dialogues", "2", "--runs-root", str(tmp_path / "runs")], env={"OMP_NUM_THREADS": "1"})
+             "--batch", "4", "--eval-dialogues", "2", "--warm-start-steps", "3", "--runs-root", str(tmp_path / "runs")],
+            env={"OMP_NUM_THREADS": "1"})
     assert "copy previous image" in p.stdout and "GeNeVA-GAN (EMA, step" in p.stdout, p.stdout[-2000:]
+    assert p.stdout.count(", warm start 3)") == 2 and p.stdout.count("] 3 warm-start steps (") == 2, p.stdout[-2000:]
     assert "[prepare] text encoder: 3 TIRG steps on evaluator features" in p.stdout   # the folder's own encoder, named
     steps = {}
     for name in ("geneva-long-lattegan", "geneva-long-geneva_gan"):
@@ -154,6 +157,7 @@ def test_long_run_script_gives_both_systems_one_budget(tiny, tmp_path):
         assert any(r.get("metric") == "geneva" for r in records) and list((out / name).glob("dialogue-0-step-*.png"))
         params = json.loads((out / name / "params.json").read_text())
         assert params["batch_size"] == 4 and (params["steps"] is None) == (name == "geneva-long-lattegan"), params
+        assert params["warm_start_steps"] == 3 and params["warm_start_s"] > 0, params   # the same warm start for both
     assert 0 < steps["geneva-long-lattegan"] == steps["geneva-long-geneva_gan"] < 10**6, steps   # stopped by the clock
 
 

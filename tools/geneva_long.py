@@ -4,13 +4,15 @@
     python tools/geneva_long.py --pack data/iclevr-pack             # here: what a GPU machine cannot make
     python tools/geneva_long.py --data-dir data/iclevr-pack --out $OUT --minutes 3.5 --batch 64 --num-workers 8  # there
 
-1. `lib.systems.lattegan.prepare_dataset` makes what the dataset folder lacks (the dialogues, a time-limited
+1. `lib.systems.geneva.prepare_dataset` makes what the dataset folder lacks (the dialogues, a time-limited
    evaluator, the TIRG-fine-tuned MiniLM, the embeddings) -- what `nbs/train_lattegan.ipynb` does, except that
    TIRG gets the `cpu-long` preset (2000 steps, every layer): the main job's 200-step `cpu-demo` encoder barely
    beats copying the source's features, which starves LatteGAN of the text (see nbs/results_geneva.ipynb).
 2. LatteGAN trains for `--minutes` of wall clock (`time_limit_s`), then GeNeVA-GAN for exactly as many steps of
-   the same batch: one budget of steps and turns for both, as the ordering asks. Both are evaluated every
-   `--eval-every` steps on `--eval-dialogues` validation dialogues, next to the copy-previous floor.
+   the same batch: one budget of steps and turns for both, as the ordering asks. Both first get the same warm start
+   (`--warm-start-steps`, default the preset's: `cpu-demo` 900 steps toward the target; `paper` none), outside that
+   budget. Both are evaluated every `--eval-every` steps on `--eval-dialogues` validation dialogues, next to the
+   copy-previous floor.
 3. Each run's `params.json`, `metrics.jsonl` and last dialogue strip are copied to `DIR/<run>/` (flat: a device
    machine's $OUT returns two folder levels), and the table is printed. `nbs/results_geneva.ipynb` with
    `runs_root=DIR` turns them into its table, budget and curves.
@@ -70,6 +72,8 @@ def main():
     ap.add_argument("--minutes", type=float, default=20.0, help="LatteGAN's training budget; GeNeVA-GAN gets as many steps")
     ap.add_argument("--preset", default="cpu-demo", help="train preset of both (cpu-demo or paper)")
     ap.add_argument("--batch", type=int, default=None, help="turns per step (default: the preset's)")
+    ap.add_argument("--warm-start-steps", type=int, default=None,
+                    help="warm-start steps of both models' generators (default: the preset's; 0: none)")
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--eval-dialogues", type=int, default=200)
     ap.add_argument("--num-workers", type=int, default=0, help="DataLoader workers")
@@ -90,24 +94,29 @@ def main():
 
     common = dict(data_dir=str(folder), out_root=args.runs_root, eval_every=args.eval_every,
                   eval_dialogues=args.eval_dialogues, num_workers=args.num_workers, seed=args.seed,
-                  **({"batch_size": args.batch} if args.batch else {}))
+                  **({"batch_size": args.batch} if args.batch else {}),
+                  **({"warm_start_steps": args.warm_start_steps} if args.warm_start_steps is not None else {}))
     steps = None
     for model, name in RUNS.items():
         t = time.perf_counter()
         budget = dict(steps=None, time_limit_s=args.minutes * 60) if steps is None else dict(steps=steps)
         engine = train_lattegan(args.preset, model=model, run_name=name, **common, **budget)
         steps = steps or engine.step
-        print(f"[{model}] {engine.step} steps of {engine.cfg.batch_size} turns in {time.perf_counter() - t:.0f} s", flush=True)
+        rec = engine.run.load_params()
+        print(f"[{model}] {rec['warm_start_steps']} warm-start steps ({rec.get('warm_start_s', 0):.0f} s), then "
+              f"{engine.step} steps of {engine.cfg.batch_size} turns in {time.perf_counter() - t:.0f} s", flush=True)
         copy_run(engine.run.path, args.out / name)
 
-    print(f"\n{'':34} {'AP':>6} {'AR':>6} {'F1':>6} {'RSIM':>6}")
+    print(f"\n{'':52} {'AP':>6} {'AR':>6} {'F1':>6} {'RSIM':>6}")
     for model, name in RUNS.items():
-        evals = [r for r in load_run(args.out / name).records if r.get("kind") == "eval"]
+        run = load_run(args.out / name)
+        evals = [r for r in run.records if r.get("kind") == "eval"]
         rows = [r for r in evals if r.get("metric") == "geneva"][-1:]
         if model == "lattegan": rows = [r for r in evals if r.get("metric") == "copy_previous"][-1:] + rows
         for r in rows:
-            label = "copy previous image" if r["metric"] == "copy_previous" else f"{LABELS[model]} (EMA, step {r['step']})"
-            print(f"{label:34} " + " ".join(f"{r[k]:6.3f}" for k in ("AP", "AR", "F1", "RSIM")))
+            label = ("copy previous image" if r["metric"] == "copy_previous" else
+                     f"{LABELS[model]} (EMA, step {r['step']}, warm start {run.params.get('warm_start_steps', 0)})")
+            print(f"{label:52} " + " ".join(f"{r[k]:6.3f}" for k in ("AP", "AR", "F1", "RSIM")))
 
 
 if __name__ == "__main__":
