@@ -6,7 +6,8 @@
 #
 # Options: --pack DIR       the packed dataset folder (default data/iclevr-pack, or $DEVICE_CHECK_PACK)
 #          --out DIR        where everything goes (default $OUT when set, else bench/results/device-<date>/)
-#          --long-minutes M LatteGAN's wall-clock budget in the long run (default 1; GeNeVA-GAN gets as many steps)
+#          --long-minutes M LatteGAN's wall-clock budget of GAN training in the long run (default 0.5; GeNeVA-GAN gets
+#                           as many steps; both first warm-start their generators for 300 steps)
 #          --budget S       the worst case the plan must fit, seconds (default 480 = 8 minutes)
 #          $PYTHON          the interpreter (default .venv/bin/python if there, else python3)
 #          $DEVICE_CHECK_COMMIT  names the code in the summary where the copy has no .git
@@ -44,7 +45,7 @@ KILL_AFTER=5     # seconds between a step's TERM and its KILL
 OVERHEAD=5       # seconds for the summary and the archive
 
 # ---------------------------------------------------------------- options
-DRY=0; PACK=""; OUT_DIR=""; LONG_MIN=1; BUDGET=480
+DRY=0; PACK=""; OUT_DIR=""; LONG_MIN=0.5; BUDGET=480
 while (($#)); do
   case $1 in
     --dry-run) DRY=1 ;;
@@ -110,10 +111,13 @@ for k, v in facts.items(): print(f"{k}: {v}")
 with open(sys.argv[1], "w") as f: json.dump(facts, f, indent=1)
 PY
 )
-LONG_LIMIT=$(awk -v m="$LONG_MIN" 'BEGIN { s = 70 + 2 * 60 * m + 40; printf "%d", (s == int(s)) ? s : int(s) + 1 }')
-add_step env 30 - - "$PY" -c "$ENV_PY" "$OUT_DIR/env.json"
+# the long run's limit, from the first H200 run (bench/results/2026-12-04-nvidia-h200): preparing the pack 47 s, a
+# warm start of 900 steps ~85 s (300 here, for both systems: 45 s), GeNeVA-GAN twice LatteGAN's speed, evaluations
+LONG_LIMIT=$(awk -v m="$LONG_MIN" 'BEGIN { s = 60 + 45 + 60 * m + 30 * m + 40; printf "%d", (s == int(s)) ? s : int(s) + 1 }')
+add_step env 20 - - "$PY" -c "$ENV_PY" "$OUT_DIR/env.json"
 S_SHOW[0]="$(quote "$PY") -c \"\$ENV_PY\" $(quote "$OUT_DIR/env.json")   # environment facts (ENV_PY in this script)"
-add_step lattegan_step 155 - bench/lattegan_step.py \
+# the compiled run needs its compilation: the first H200 run's cold compile of the `paper` G took over 130 s
+add_step lattegan_step 215 - bench/lattegan_step.py \
   "$PY" bench/lattegan_step.py --preset paper --batch 64 --compile --steps 10 --warmup 2
 ABSENT=()
 while read -r name script limit args; do
@@ -123,11 +127,11 @@ while read -r name script limit args; do
     add_step "$name" "$limit" - "$script" "$PY" "$script" "${argv[@]}"
   else ABSENT+=("$script"); fi
 done <<<"$OTHER_BENCHES"
-# prepare (dialogues + embeddings, ~70 s) + LatteGAN for M minutes + GeNeVA-GAN as many steps + evaluations
+# prepare (dialogues + embeddings, ~50 s) + both warm starts + LatteGAN for M minutes + GeNeVA-GAN as many steps + evaluations
 add_step long "$LONG_LIMIT" pack tools/geneva_long.py \
-  "$PY" tools/geneva_long.py --data-dir "$PACK" --out "$OUT_DIR/long" --minutes "$LONG_MIN" --batch 64 --num-workers 8 \
+  "$PY" tools/geneva_long.py --data-dir "$PACK" --out "$OUT_DIR/long" --minutes "$LONG_MIN" --batch 64 --num-workers 8 --warm-start-steps 300 \
   --runs-root "$RUNS_ROOT"
-add_step loader 40 pack bench/geneva_loader.py \
+add_step loader 30 pack bench/geneva_loader.py \
   "$PY" bench/geneva_loader.py --data "$PACK" --batch 64 --workers 0 8 --batches 20
 N=${#S_NAME[@]}
 TOTAL=$OVERHEAD
