@@ -169,3 +169,35 @@ def test_written_files_have_the_usual_permissions(tmp_path):
     for name in ("codraw_val.h5", "codraw_obj_val.h5"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
     assert sorted(p.name for p in tmp_path.iterdir()) == ["codraw_obj_val.h5", "codraw_val.h5"]
+
+
+def _record_reads(monkeypatch) -> list:
+    "Every `h5py.Dataset[...]` read from now on, as (dataset name, selection)."
+    reads, getitem = [], h5py.Dataset.__getitem__
+    def recording(self, args, *rest, **kw):
+        reads.append((self.name, args)); return getitem(self, args, *rest, **kw)
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", recording)
+    return reads
+
+
+def test_opening_reads_no_data(codraw_file, monkeypatch):
+    "Opening checks metadata only: no dataset (not even the background) is read until it is used."
+    reads = _record_reads(monkeypatch)
+    eps, turns = GeNeVAEpisodes(codraw_file), GeNeVATurns(codraw_file)
+    assert reads == []
+    eps.background
+    assert [name for name, _ in reads] == ["/background"]
+    eps.close(); turns.close()
+
+
+def test_a_turn_reads_only_its_slices(codraw_file, monkeypatch):
+    "A turn reads its own rows (and the instructions up to it), never a whole episode."
+    turns = GeNeVATurns(codraw_file)
+    t = next(i for i in range(len(turns)) if turns.turn_of[i] == 2)
+    reads = _record_reads(monkeypatch)
+    item = turns[t]
+    assert item["turn"] == 2 and len(item["history"]) == 2
+    for name, sel in reads:
+        assert sel != () and sel is not Ellipsis, f"{name} read whole"
+        assert isinstance(sel, (int, np.integer)) or (isinstance(sel, slice) and sel.stop - (sel.start or 0) <= 3), (name, sel)
+    turns.close()

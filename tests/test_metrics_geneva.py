@@ -9,8 +9,8 @@ from sklearn.metrics import recall_score
 
 from conftest import BIN, ROOT, run
 from lib.core import read_jsonl
-from lib.metrics.geneva import (InceptionEvaluator, detection_scores, load_evaluator, predict, read_detector_file,
-                                rsim_per_image)
+from lib.metrics.geneva import (EvaluatorFormatError, InceptionEvaluator, detection_scores, load_evaluator, predict,
+                                read_detector_file, rsim_per_image)
 from lib.systems.geneva_evaluator import train_evaluator
 
 
@@ -74,16 +74,21 @@ def test_official_checkpoint_errors(official_file, tmp_path):
     state = ckpt["state_dict"]
     bad = tmp_path / "bad.pth"
     torch.save(dict(ckpt, state_dict={k: v for k, v in state.items() if k != "module.localizer.1.weight"}), bad)
-    with pytest.raises(KeyError, match=r"bad\.pth.*missing keys \['localizer\.1\.weight'\]"):
+    with pytest.raises(EvaluatorFormatError, match=r"bad\.pth.*missing keys \['localizer\.1\.weight'\]"):
         load_evaluator(bad)
     torch.save(dict(ckpt, state_dict={**state, "module.inception3.AuxLogits.fc2.weight": torch.zeros(1)}), bad)
-    with pytest.raises(KeyError, match=r"unexpected keys \['inception3\.AuxLogits\.fc2\.weight'\]"):
+    with pytest.raises(EvaluatorFormatError, match=r"unexpected keys \['inception3\.AuxLogits\.fc2\.weight'\]"):
         load_evaluator(bad)
     # files from before PyTorch 0.4.1 have no batch-norm counters: still loadable
     torch.save(dict(ckpt, state_dict={k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}), bad)
     assert isinstance(load_evaluator(bad), InceptionEvaluator)
     torch.save(dict(ckpt, num_classes=24), bad)   # 58-class weights under a 24-class header
-    with pytest.raises(ValueError, match="do not fit"):
+    with pytest.raises(EvaluatorFormatError, match="do not fit"):
+        load_evaluator(bad)
+    state = {k: v.clone() for k, v in state.items()}                     # a NaN weight, named by its key
+    state["module.detector.1.weight"][3, 7] = float("nan")
+    torch.save(dict(ckpt, state_dict=state), bad)
+    with pytest.raises(EvaluatorFormatError, match=r"bad\.pth: state_dict key 'module\.detector\.1\.weight': holds NaN"):
         load_evaluator(bad)
 
 
