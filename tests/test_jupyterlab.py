@@ -34,7 +34,7 @@ APPS = {
         "folder = make_iclevr(Path('data'), 6, 2, 1, seed=0, detector_files=False)\n"
         "create_embeddings(folder, 'iclevr', 'minilm', splits=('train', 'val'), progress=False)\n"
         "engine = train_lattegan('cpu-demo', data_dir=str(folder), out_root='runs', run_name='tiny', tirg=False, steps=2,\n"
-        "                        batch_size=4, eval_dialogues=0, progress=False)",
+        "                        batch_size=4, eval_dialogues=0, progress=False, warm_start_steps=0)",
         "app = draw_app(DrawSession.from_run(engine.run.path))\napp.children[0].children[0].value = 'Add a red cube at the center'\napp",
     ],
 }
