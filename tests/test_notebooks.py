@@ -40,6 +40,12 @@ def test_train_toy2d_notebook_two_processes_and_resume(tmp_path):
     assert (out / "pm" / "samples" / "step-00000030.png").exists()
 
 
-def test_train_notebook_rejects_unknown_parameter(tmp_path):
-    with pytest.raises(AssertionError, match="unknown key"):
+def test_train_notebook_rejects_bad_parameters(tmp_path):
+    # An unknown preset names the known ones; bad values are each named with what was expected, before any work.
+    with pytest.raises(AssertionError, match=r"unknown preset 'nope'; known presets: \['cpu-demo', 'smoke'\]"):
         papermill("train_toy2d.ipynb", tmp_path / "x.ipynb", run_name="bad", out_root=tmp_path, preset="nope")
+    with pytest.raises(AssertionError, match=r"the toy2d parameters: 2 bad value\(s\)") as err:
+        papermill("train_toy2d.ipynb", tmp_path / "y.ipynb", run_name="bad", out_root=tmp_path, preset="smoke",
+                  steps=-1, lr_g=0)
+    assert "steps = -1: expected" in str(err.value) and "lr_g = 0: expected" in str(err.value)
+    assert not (tmp_path / "bad").exists()  # refused before the run folder was made
