@@ -1,4 +1,4 @@
-"""Issue 4's longer run in one command: LatteGAN and GeNeVA-GAN on synthetic i-CLEVR on the same budget.
+"""The longer GeNeVA run in one command: LatteGAN and GeNeVA-GAN on synthetic i-CLEVR on the same budget.
 
     python tools/geneva_long.py --out DIR                          # defaults: 6000/1000/1000 dialogues, 20 min
     python tools/geneva_long.py --pack data/iclevr-pack             # here: what a GPU machine cannot make
@@ -10,7 +10,8 @@
    beats copying the source's features, which starves LatteGAN of the text (see nbs/results_geneva.ipynb).
 2. LatteGAN trains for `--minutes` of wall clock (`time_limit_s`), then GeNeVA-GAN for exactly as many steps of
    the same batch: one budget of steps and turns for both, as the ordering asks. Both first get the same warm start
-   (`--warm-start-steps`, default the preset's: `cpu-demo` 900 steps toward the target; `paper` none), outside that
+   (`--warm-start-steps`, default the preset's: `cpu-demo` 1500 steps toward the target at lr 1e-3;
+   `paper` none), outside that
    budget. Both are evaluated every `--eval-every` steps on `--eval-dialogues` validation dialogues, next to the
    copy-previous floor.
 3. Each run's `params.json`, `metrics.jsonl` and last dialogue strip are copied to `DIR/<run>/` (flat: a device
