@@ -193,7 +193,9 @@ def draw_app(session: DrawSession,  # from `DrawSession.from_run`
     undo_button = W.Button(description="Undo", icon="undo")
     reset_button = W.Button(description="Start over", icon="refresh")
     examples = W.Dropdown(options=["(examples from the dataset)", *session.examples], layout=W.Layout(width="460px"))
-    picture, status, turns = W.Image(format="png"), W.HTML(), W.HBox(layout=W.Layout(flex_flow="row wrap"))
+    # flex-start: at its own size (`scale` screen pixels per image pixel), not stretched to the column's width
+    picture = W.Image(format="png", layout=W.Layout(align_self="flex-start"))
+    status, turns = W.HTML(), W.HBox(layout=W.Layout(flex_flow="row wrap"))
 
     def thumbnail(image: Tensor, caption: str) -> W.VBox:
         label = W.HTML(f"<div style='width:128px;font-size:11px;line-height:1.2'>{html.escape(caption)}</div>")

@@ -1,0 +1,206 @@
+"""The widget apps used as a person uses them: each notebook is opened in real JupyterLab in headless Chromium, run with
+Run → Run All Cells, and its widgets dragged, typed into and clicked (tests/jupyterlab_browser.py); each test asserts
+what the person sees change, and keeps a screenshot after every step under build/docs/screenshots/ (widgets-*.png).
+
+Every app we ship joins this file when it lands. Both tests are in the default run (about 20 s each on an idle
+machine; the draw app first trains a tiny checkpoint)."""
+import io
+import json
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+from jupyterlab_browser import notebook_in_lab
+
+
+def write_notebook(path: Path, cells: list[str]) -> str:
+    "A notebook of `cells` (not run) on the drawlab kernel, written to `path`; its name, for JupyterLab."
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "drawlab", "display_name": "Python (drawlab)", "language": "python"}
+    nbformat.write(nb, path)
+    return path.name
+
+
+def pixels(png: bytes) -> np.ndarray:
+    "(H,W,3) uint8 RGB: the picture a widget shows."
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def unscaled(png: bytes, scale: int) -> np.ndarray:
+    """The picture at its stored size: the apps enlarge with nearest-neighbour (`png_bytes(image, scale)`), each stored
+    pixel a `scale`×`scale` block, so every block must be one colour and the block corners are the stored picture."""
+    a = pixels(png)
+    assert a.shape[0] % scale == 0 and a.shape[1] % scale == 0, a.shape
+    small = a[::scale, ::scale]
+    assert (np.repeat(np.repeat(small, scale, 0), scale, 1) == a).all(), "the picture is not a nearest-neighbour enlargement"
+    return small
+
+
+# -- the episode browser (lib.data.geneva.browse_episodes) ----------------------------------------------------------
+
+def test_episode_browser_follows_its_sliders(tmp_path):
+    from lib.data.geneva import GeNeVAEpisodes
+    from lib.synth.iclevr import make_iclevr
+    folder = make_iclevr(tmp_path / "data", 3, 1, 1, seed=0, detector_files=False)
+    name = write_notebook(tmp_path / "browse.ipynb", [
+        "from pathlib import Path\nfrom lib.data.geneva import GeNeVAEpisodes, browse_episodes",
+        "app = browse_episodes(GeNeVAEpisodes(Path('data/clevr_train.h5')))\napp"])   # the kernel runs in tmp_path
+    episodes = GeNeVAEpisodes(folder / "clevr_train.h5")
+    files = [episodes[i] for i in range(len(episodes))]
+    background = episodes.background
+    scale = 2   # browse_episodes' default
+
+    with notebook_in_lab(tmp_path, name, "widgets-episode-browser") as page:
+        page.open().run_all(timeout=300)
+
+        def seen() -> tuple[str, np.ndarray, np.ndarray]:
+            "The instruction line and the previous | current pictures, as shown."
+            return (page.html_text()[0], unscaled(page.image_bytes(page.image("previous")), scale),
+                    unscaled(page.image_bytes(page.image("current")), scale))
+
+        def expected(e: int, t: int) -> tuple[str, np.ndarray, np.ndarray]:
+            "The same three read from the file: episode e, turn t."
+            ep = files[e]
+            return (" ".join(f"{t + 1}/{len(ep)} {ep.instructions[t]}".split()),
+                    ep.images[t - 1] if t else background, ep.images[t])
+
+        def shows(e: int, t: int) -> bool:
+            text, previous, current = seen()
+            want = expected(e, t)
+            return text == want[0] and np.array_equal(previous, want[1]) and np.array_equal(current, want[2])
+
+        def check(e: int, t: int, step: str):
+            page.wait(lambda: shows(e, t), f"{step}: episode {e}, turn {t} as in the file")
+            assert (page.slider_value("episode"), page.slider_value("turn")) == (e, t)
+
+        assert len(files) >= 2 and len(files[0]) >= 2, "the synthetic set needs two episodes, one of two turns or more"
+        check(0, 0, "on opening")
+        for label in ("previous", "current"):   # each picture at its own size: `scale` screen pixels per stored pixel
+            natural, shown = page.shown_size(page.image(label))
+            assert natural == shown == (background.shape[1] * scale, background.shape[0] * scale), (label, natural, shown)
+        first = seen()
+        page.screenshot("widgets-episode-browser-0-opened", of=page.widget("episode"))
+
+        # drag the turn slider one step right: the next instruction, its picture, the previous turn's beside it
+        page.drag_slider("turn", 1)
+        check(0, 1, "after dragging the turn slider")
+        after_turn = seen()
+        assert after_turn[0] != first[0] and not np.array_equal(after_turn[2], first[2]), "the turn changed nothing seen"
+        page.screenshot("widgets-episode-browser-1-turn", of=page.widget("episode"))
+
+        # type another episode into the episode slider's readout: its turn (clamped to its length) is shown
+        last = len(files) - 1
+        page.set_slider("episode", last)
+        t = min(1, len(files[last]) - 1)
+        check(last, t, "after choosing the last episode")
+        assert seen()[0] != after_turn[0]
+        page.screenshot("widgets-episode-browser-2-episode", of=page.widget("episode"))
+
+        # and drag the episode slider back to the first: the same pictures as before
+        page.drag_slider("episode", -last)
+        check(0, 1, "after dragging back to the first episode")
+        page.screenshot("widgets-episode-browser-3-back", of=page.widget("episode"))
+
+        # the screenshots' check is not blind: once the kernel restarts, the views carry the disconnected icon
+        page.menu("Kernel", "Restart Kernel")
+        page.confirm()
+        page.wait(lambda: page.find(".jupyter-widgets-disconnected"), "the views to show they are disconnected")
+        with pytest.raises(AssertionError, match="disconnected"): page.assert_connected()
+        page.wait(lambda: page.kernel_status() == "idle", "the restarted kernel")   # a clean shutdown of the server
+
+
+# -- the draw app (lib.apps.draw.draw_app), as nbs/tutorials/draw_with_lattegan.ipynb shows it ------------------------
+
+TUTORIAL = ROOT / "nbs" / "tutorials" / "draw_with_lattegan.ipynb"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    "A two-step LatteGAN run on a tiny synthetic i-CLEVR: the app's plumbing, not its drawings, is under test."
+    from lib.synth.iclevr import make_iclevr
+    from lib.systems.lattegan import train_lattegan
+    from lib.systems.tirg import create_embeddings
+    work = tmp_path_factory.mktemp("tiny-run")
+    folder = make_iclevr(work / "iclevr", 6, 2, 1, seed=0, detector_files=False)
+    create_embeddings(folder, "iclevr", "minilm", splits=("train", "val"), progress=False)
+    return train_lattegan("cpu-demo", data_dir=str(folder), out_root=work / "runs", run_name="tiny", tirg=False, steps=2,
+                          batch_size=4, eval_dialogues=0, progress=False, warm_start_steps=0).run.path
+
+
+def tutorial_on(run: Path, path: Path) -> str:
+    "The draw tutorial as a reader runs it, its `parameters` cell pointing at `run`, outputs cleared; written to `path`."
+    nb = nbformat.read(TUTORIAL, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source = f"run = {str(run)!r}\nsteps = 2\nseed = 0"
+    for c in nb.cells:
+        if c.cell_type == "code": c.outputs, c.execution_count = [], None
+    nb.metadata["kernelspec"] = {"name": "drawlab", "display_name": "Python (drawlab)", "language": "python"}
+    nbformat.write(nb, path)
+    return path.name
+
+
+def test_draw_app_draws_undoes_and_starts_over(tiny_run, tmp_path):
+    from lib.data.geneva import GeNeVAEpisodes, image_to_tensor, tensor_to_image
+    from lib.systems.geneva import dataset_paths
+    name = tutorial_on(tiny_run, tmp_path / "draw_with_lattegan.ipynb")
+    params = json.loads((tiny_run / "params.json").read_text())
+    scale = 3   # draw_app's default
+    box = "type an instruction, then Enter"   # the text box's placeholder
+
+    with notebook_in_lab(tmp_path, name, "widgets-draw-app") as page:
+        page.open().run_all(timeout=600)
+        app = page.find(".jp-CodeCell .jp-OutputArea-output")[-1]   # the last cell shows the app
+
+        def status() -> str: return page.html_text(within=app)[0]
+        def picture() -> np.ndarray: return unscaled(page.image_bytes(page.images(app)[0]), scale)
+        def thumbnails() -> list[np.ndarray]: return [unscaled(page.image_bytes(i), 1) for i in page.images(app)[1:]]
+        def captions() -> list[str]: return page.html_text(within=app)[1:]
+
+        # on opening: the dataset's background (the validation split's, at the generator's size), no turns
+        page.wait(lambda: status() == "the background: type the first instruction", "the app's first status")
+        background = picture()
+        size = background.shape[0]
+        natural, shown = page.shown_size(page.images(app)[0])
+        assert natural == shown == (size * scale, size * scale), f"the picture is shown at {shown}, not its size {natural}"
+        episodes = GeNeVAEpisodes(dataset_paths(params["data_dir"], params["dataset"], "val")["data"])
+        expected = tensor_to_image(image_to_tensor(episodes.background, size))
+        assert np.array_equal(background, expected), "the app does not start from the dataset's background"
+        assert thumbnails() == [] and not page.widget("Undo").is_enabled() and not page.widget("Start over").is_enabled()
+        page.screenshot("widgets-draw-app-0-opened", of=page.widget(box))
+
+        # type an instruction and press Enter: turn 1, a new picture, its thumbnail under the instruction
+        first = "Add a red cube at the center"
+        page.type(box, first)
+        page.wait(lambda: status() == "turn 1", "turn 1 after typing an instruction and Enter", timeout=120)
+        one = picture()
+        assert not np.array_equal(one, background), "drawing a turn left the picture unchanged"
+        assert captions() == [f"1. {first}"] and np.array_equal(thumbnails()[0], one)
+        assert page.widget(box).get_attribute("value") == "", "the box is not emptied for the next instruction"
+        page.screenshot("widgets-draw-app-1-turn", of=page.widget(box))
+
+        # a second instruction: turn 2 drawn from the first picture
+        second = "Add a blue sphere on the left of the red cube"
+        page.type(box, second)
+        page.wait(lambda: status() == "turn 2", "turn 2 after the second instruction", timeout=120)
+        two = picture()
+        assert not np.array_equal(two, one), "the second turn left the picture unchanged"
+        assert captions() == [f"1. {first}", f"2. {second}"]
+        page.screenshot("widgets-draw-app-2-turns", of=page.widget(box))
+
+        # Undo: exactly the first turn's picture again, one thumbnail
+        page.click("Undo")
+        page.wait(lambda: status() == "turn 1", "turn 1 after Undo")
+        assert np.array_equal(picture(), one), "Undo did not return exactly the previous picture"
+        assert captions() == [f"1. {first}"]
+        page.screenshot("widgets-draw-app-3-undo", of=page.widget(box))
+
+        # Start over: the background, no turns, nothing to undo
+        page.click("Start over")
+        page.wait(lambda: status() == "the background: type the first instruction", "the background after Start over")
+        assert np.array_equal(picture(), background), "Start over did not return to the background"
+        assert thumbnails() == [] and not page.widget("Undo").is_enabled()
+        page.screenshot("widgets-draw-app-4-start-over", of=page.widget(box))
