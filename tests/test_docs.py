@@ -1,10 +1,14 @@
-"""The docs site: built offline from nbs/ with tools/build_docs.py, every internal link resolves, and a real
-headless Chromium renders the landing page, API pages and a tutorial (titles, signatures, images decoded) --
-screenshots are kept under build/docs/screenshots/."""
+"""The docs site: built offline from nbs/ with tools/build_docs.py, every internal link resolves, only show_doc
+entries look like API entries, source links point at real files and lines of this checkout, outputs name no
+temporary folder, the build log is one line per page, and a real headless Chromium renders the landing page, API
+pages and a tutorial (titles, signatures, images decoded) -- screenshots are kept under build/docs/screenshots/."""
 import functools
+import html
 import html.parser
 import http.server
+import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -16,6 +20,14 @@ import pytest
 from conftest import BIN, ROOT, run
 
 SHOTS = ROOT / "build" / "docs" / "screenshots"
+BUILD = {}          # the site fixture's build: its log
+
+
+def build_docs():
+    "tools/build_docs.py as a module (its page names and path rules)."
+    spec = importlib.util.spec_from_file_location("build_docs", ROOT / "tools" / "build_docs.py")
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
 
 
 def chromium() -> str:
@@ -35,9 +47,12 @@ def site(tmp_path_factory):
     work = tmp_path_factory.mktemp("docwork")
     # A module notebook and a tutorial executed (their pictures on the page); the others as committed -- their cells
     # already run in test_notebooks.py -- with their show_doc entries, which executes each notebook's exported cells
-    run([str(BIN / "python"), "tools/build_docs.py", "--exec", "20_synth.iclevr.ipynb,tutorials/read_a_run.ipynb",
-         "--out", str(out),
-         "--work", str(work)], timeout=900)
+    # (real_geneva_data: temporary folders, the private data root and a papermill kernel in one short notebook)
+    p = run([str(BIN / "python"), "tools/build_docs.py",
+             "--exec", "20_synth.iclevr.ipynb,tutorials/read_a_run.ipynb,tutorials/real_geneva_data.ipynb",
+             "--out", str(out),
+             "--work", str(work)], timeout=900)
+    BUILD.update(log=p.stdout + p.stderr, work=work)
     return out
 
 
@@ -126,3 +141,99 @@ def test_pages_render_in_chromium(served, page, expect):
     subprocess.run([browser, *flags, "--window-size=1280,1600", f"--screenshot={shot}", f"{url}/{page}"],
                    capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 20_000, shot
+
+
+def pages_of(site: Path) -> dict[str, str]:
+    "Each built page of a notebook (`core.html`, `tutorials/quickstart.html`) and its HTML."
+    return {str(p.relative_to(site)): p.read_text(errors="replace") for p in sorted(site.rglob("*.html"))
+            if p.name not in ("404.html", "_check.html")}
+
+
+def _plain(fragment: str) -> str: return html.unescape(re.sub(r"<[^>]+>", "", fragment)).replace("\u00b6", "").strip()
+
+
+_HEADING = re.compile(r'<h([2-6])(?: class="([^"]*)")?[^>]*>(.*?)</h\1>', re.S)
+_ENTRY = re.compile(r'<hr />\s*(?:<p><a class="doc-source"[^>]*>source</a></p>\s*)?$')
+
+
+def test_only_show_doc_entries_look_like_api_entries(site):
+    "A heading with the API style opens a show_doc entry (rule, source link, signature); prose headings are prose."
+    bd = build_docs()
+    notebooks = {str(Path(bd.page_path(rel)).with_suffix(".html")): nb
+                 for nb in (ROOT / "nbs").rglob("*.ipynb") if not (rel := str(nb.relative_to(ROOT / "nbs"))).startswith(("_", "."))}
+    wrong, entries = [], 0
+    for name, text in pages_of(site).items():
+        nondoc = {}
+        for m in _HEADING.finditer(text):
+            if "doc-heading" in (m.group(2) or ""):
+                entries += 1
+                opens_entry = _ENTRY.search(text[:m.start()].rstrip()[-600:] + "\n")
+                signature = text[m.end():].lstrip().startswith('<div class="language-python highlight">')
+                if not (opens_entry and signature): wrong.append(f"{name}: '{_plain(m.group(3))}' is styled as an API entry")
+            else: nondoc[_plain(m.group(3))] = nondoc.get(_plain(m.group(3)), 0) + 1
+        # the one-word prose headings of the notebook (the shape a page-wide rule would take for a name) stay prose
+        nb = notebooks.get(name)
+        if nb is None: continue
+        prose = {}
+        for cell in json.loads(nb.read_text())["cells"]:
+            if cell["cell_type"] != "markdown": continue
+            src = re.sub(r"^```.*?^```", "", "".join(cell["source"]), flags=re.S | re.M)
+            for h in re.findall(r"^#{2,6} ([A-Za-z_][\w.]*)\s*$", src, re.M): prose[h] = prose.get(h, 0) + 1
+        wrong += [f"{name}: prose heading '{h}' is styled as an API entry" for h, n in prose.items() if nondoc.get(h, 0) < n]
+    assert entries > 100, f"only {entries} API entries on the site"
+    assert not wrong, "\n".join(wrong[:40])
+
+
+def test_source_links_point_at_this_checkout(site):
+    "Every source link goes to the configured repository and branch, at a file git tracks and the line defining it."
+    tomllib = pytest.importorskip("tomllib")
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    base = f"{cfg['project']['urls']['Repository'].rstrip('/')}/blob/{cfg['tool']['nbdev'].get('branch', 'main')}/"
+    tracked = set(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.splitlines())
+    bad, n = [], 0
+    for name, text in pages_of(site).items():
+        for m in re.finditer(r'<a class="doc-source" href="([^"]+)"[^>]*>source</a></p>\s*<h[2-6][^>]*>(.*?)</h', text, re.S):
+            n += 1
+            url, entry = html.unescape(m.group(1)), _plain(m.group(2))
+            if not url.startswith(base): bad.append(f"{name}: {entry}: {url} is not in {base}"); continue
+            path, _, line = url[len(base):].partition("#L")
+            if tracked and path not in tracked or not (ROOT / path).is_file():
+                bad.append(f"{name}: {entry}: {path} is not a file of the repository"); continue
+            lines = (ROOT / path).read_text().splitlines()
+            short = entry.rsplit(".", 1)[-1]
+            if line and not (line.isdigit() and 1 <= int(line) <= len(lines)
+                             and re.match(rf"\s*(async\s+)?(def|class)\s+{re.escape(short)}\b", lines[int(line) - 1])):
+                bad.append(f"{name}: {entry}: {path} line {line} does not define {short}")
+        # no other link into the repository's files that the check above did not see
+        for url in re.findall(r'href="(' + re.escape(base) + r'[^"]*)"', text):
+            path = html.unescape(url)[len(base):].partition("#")[0]
+            if not (ROOT / path).exists(): bad.append(f"{name}: {url}: no such path in the checkout")
+    assert n > 100, f"only {n} source links on the site"
+    assert not bad, "\n".join(bad[:40])
+
+
+def test_outputs_name_no_temporary_folder(site):
+    "Outputs show `data/`, `outputs/`, `scratch/` or project-relative paths, never the folders of the machine that built them."
+    temp, work = build_docs().TEMP_PATH, str(BUILD["work"])
+    found, outputs = [], 0
+    for name, text in pages_of(site).items():
+        outputs += len(re.findall(r'class="[^"]*\b(?:nb-output|nb-html)\b', text))
+        # everything but the code cells (a cell may name /tmp on purpose) and the page's navigation
+        body = re.sub(r'<div class="language-python highlight">.*?</div>', "", text, flags=re.S)
+        body = _plain(body[body.find('<article'):body.find('</article>')])
+        for rx in (temp, re.compile(re.escape(work)), re.compile(re.escape(str(ROOT)) + r"\b")):
+            found += [f"{name}: ...{body[max(0, m.start() - 80):m.end() + 80]}..." for m in rx.finditer(body)]
+    assert outputs > 5, f"only {outputs} outputs on the site"
+    assert not found, "\n".join(found[:40])
+    assert "scratch/data/iCLEVR" in (site / "tutorials" / "real_geneva_data.html").read_text()   # its temporary folder
+
+
+def test_tutorials_front_matter_and_quiet_log(site):
+    "A tutorial's `- order: N` is front matter, not a bullet; the build log is one line per notebook plus problems."
+    for page in (site / "tutorials").glob("*.html"):
+        assert not re.search(r"<li>\s*order:\s*\d+\s*</li>", page.read_text()), page.name
+    log = BUILD["log"]
+    for noise in ("Kernel is running over TCP", "Found cells containing imports", "Material for MkDocs reaches end of life"):
+        assert noise not in log, f"{noise!r} in the build log:\n{log[-3000:]}"
+    stray = [l for l in log.splitlines() if l.strip() and not l.startswith("[docs]")]
+    assert not stray, "\n".join(stray[:20])

@@ -7,19 +7,26 @@
 1. **Execute** every documented notebook the way `nbdev-test` does (same skipped flags, cwd = the notebook's folder,
    private `data/` and `outputs/` roots), so pictures, tables and printed results are on the page. Results are
    cached under `build/docs/proc/`, keyed by the notebook, the exported package and this script, so a rebuild
-   after editing one notebook re-runs that notebook only (a change to `lib/` re-runs all of them).
+   after editing one notebook re-runs that notebook only (a change to `lib/` re-runs all of them). Outputs name
+   those private roots `data/` and `outputs/`, temporary folders `scratch/` and the checkout's own paths relative
+   to it, so no page shows a path of the machine that built it.
 2. **Process** the executed notebook with nbdev's own documentation processors (`nbdev.processors.FilterDefaults`,
    what `nbdev-proc-nbs` applies before Quarto renders): hidden and exported cells go, a `show_doc` cell is
    added and executed for every exported name, backticked names in prose become links to their API entries.
 3. **Convert** each processed notebook to a Markdown page (show_doc output stays Markdown, images become files,
-   nbdev's absolute doc links become relative links checked against the anchors that really exist).
+   nbdev's absolute doc links become relative links checked against the anchors that really exist). Only show_doc
+   output gets the API-entry style; its source link is rebuilt from the repository in `pyproject.toml`
+   (`[project.urls] Repository`, `[tool.nbdev] branch`) and kept only when its file and line exist in the
+   checkout -- any other is dropped and reported.
 4. **Render** with MkDocs + Material (`mkdocs.yml` at the project root): navigation by section, search, light
    and dark themes; `mkdocs build --strict` fails on any broken internal link or anchor.
 
 A page's section comes from its notebook's name (`NN_area.topic.ipynb`, see `SECTIONS`) or folder
 (`tutorials/`), so adding a module or a tutorial is adding one notebook. Tutorials are ordered by an optional
 `- order: N` line in their title cell, then by name. `nbdev-docs` (Quarto) keeps working on machines with Quarto:
-this script reads nbdev's configuration and writes nothing into `nbs/` or `_proc/`.
+this script reads nbdev's configuration and writes nothing into `nbs/` or `_proc/`. Its log is one line per
+notebook plus real problems (known noise -- nbdev's warning that prints a whole cell, the TCP warning of the kernels
+papermill starts, Material's end-of-life banner -- is silenced).
 """
 from __future__ import annotations
 
@@ -126,14 +133,66 @@ def _execute(src: Path, skip_flags: list[str], env_root: Path, timeout: int):
     return nb
 
 
+# Paths the build makes up, as the reader should see them: (regex, replacement), applied in order to every textual
+# output. `{scratch}`, `{env}` and `{root}` are the worker's temporary root, private data/outputs root and the checkout.
+SCRUB = [
+    (r"{scratch}(?:/tmp[\w-]+)*", "scratch"),             # tempfile.mkdtemp() / TemporaryDirectory() folders
+    (r"{env}/data\b", "data"), (r"{env}/outputs\b", "outputs"), (r"{env}\b", "."),
+    (r"{root}/", ""), (r"{root}\b", "."),                  # the checkout: paths relative to it
+]
+# What must never reach a page: a temporary folder or a pytest one (tests/test_docs.py checks the built site too).
+TEMP_PATH = re.compile(r"(?<![\w.~-])/(?:tmp|var/tmp|private/var/folders|var/folders)/|pytest-of-|/pytest-\d+/")
+# Python warnings that are noise in a docs build, not problems: nbdev's "imports and other code" prints the whole cell.
+QUIET_WARNINGS = [r"Found cells containing imports and other code"]
+
+
+def _scrubber(scratch: Path, env: Path):
+    rules = [(re.compile(rx.format(scratch=re.escape(str(scratch)), env=re.escape(str(env)), root=re.escape(str(ROOT)))), to)
+             for rx, to in SCRUB]
+    def scrub(text: str) -> str:
+        for rx, to in rules: text = rx.sub(to, text)
+        return text
+    return scrub
+
+
+def scrub_outputs(nb, scrub) -> None:
+    "Every textual output (streams, errors, text/plain, Markdown, HTML, JSON) through `scrub`; images untouched."
+    def fix(x): return scrub(x) if isinstance(x, str) else [scrub(t) for t in x] if isinstance(x, list) else x
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if "text" in out: out["text"] = fix(out["text"])
+            if "traceback" in out: out["traceback"] = fix(out["traceback"])
+            if "evalue" in out: out["evalue"] = fix(out["evalue"])
+            for mime, val in out.get("data", {}).items():
+                if not mime.startswith("image/") or mime == "image/svg+xml": out["data"][mime] = fix(val)
+
+
+def _quiet() -> None:
+    "Silence the known-noise warnings and log lines in this worker and in the kernels it starts."
+    import logging, warnings
+    for rx in QUIET_WARNINGS: warnings.filterwarnings("ignore", message=rx)
+    # ipykernel's "Kernel is running over TCP without encryption" (the kernels papermill starts): they read their
+    # profile from $IPYTHONDIR, a private one here; only the kernel application's log level changes (errors show).
+    profile = Path(os.environ["IPYTHONDIR"]) / "profile_default"
+    profile.mkdir(parents=True, exist_ok=True)
+    (profile / "ipython_kernel_config.py").write_text("c.IPKernelApp.log_level = 'ERROR'\n")
+    logging.getLogger("papermill").setLevel(logging.WARNING)
+
+
 def build_one(src: str, dst: str, execute: bool, skip_flags: list[str], env_root: str, threads: int,
               timeout: int) -> tuple[str, float, str | None]:
     "Worker (a fresh process per notebook): execute `src`, apply nbdev's doc processors, write `dst`."
+    import tempfile
     t0 = time.time()
     src_p, dst_p, env_p = Path(src), Path(dst), Path(env_root)
+    scratch = env_p / "scratch"                # every temporary folder the notebook makes, so outputs can name it
+    scratch.mkdir(parents=True, exist_ok=True)
+    tempfile.tempdir = str(scratch)
     os.environ.update(DRAWLAB_DATA=str(env_p / "data"), DRAWLAB_OUTPUTS=str(env_p / "outputs"), IN_TEST="1",
+                      TMPDIR=str(scratch), IPYTHONDIR=str(env_p / "ipython"),
                       OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), MPLBACKEND="module://matplotlib_inline.backend_inline",
                       TQDM_MININTERVAL="5")
+    _quiet()
     try:
         from fastcore.nbio import read_nb, write_nb
         from fastcore.xtras import working_directory
@@ -143,6 +202,7 @@ def build_one(src: str, dst: str, execute: bool, skip_flags: list[str], env_root
         for cell in nb.cells:                      # nbdev's strip_ansi wants each stream's text as one string
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "stream" and isinstance(out.get("text"), list): out["text"] = "".join(out["text"])
+        scrub_outputs(nb, _scrubber(scratch, env_p))
         with working_directory(src_p.parent): FilterDefaults()(nb)
         dst_p.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst_p.with_suffix(".tmp")
@@ -162,10 +222,15 @@ MAX_STREAM_LINES = 60
 def _text(x) -> str: return "".join(x) if isinstance(x, list) else (x or "")
 
 
-def _clean_stream(s: str) -> str:
-    "Strip ANSI codes and replay carriage returns (progress bars keep their last state)."
+# A tqdm progress bar's line (`Writing model shards: 100%|####| 1/1 [00:00<00:00, 179.14it/s]`): timings, not results.
+_PROGRESS_BAR = re.compile(r"^.*\d+%\|.*\|\s*[\d.]+[kMG]?/[\d.?]+[kMG]?\s*\[[^\]]*\]\s*$")
+
+
+def _clean_stream(s: str, bars: bool = False) -> str:
+    "Strip ANSI codes and replay carriage returns; with `bars`, drop progress bars (library ones included)."
     s = _ANSI.sub("", s)
-    lines = [l.rsplit("\r", 1)[-1] if "\r" in l.rstrip("\r") else l.rstrip("\r") for l in s.split("\n")]
+    lines = [next((seg for seg in reversed(l.split("\r")) if seg), "") for l in s.split("\n")]
+    if bars: lines = [l for l in lines if not _PROGRESS_BAR.match(l)]
     if len(lines) > MAX_STREAM_LINES:
         k = MAX_STREAM_LINES // 2
         lines = lines[:k] + [f"... ({len(lines) - 2 * k} more lines)"] + lines[-k:]
@@ -191,21 +256,25 @@ class Page:
     def __init__(self, rel: str, md_rel: str, section: str):
         self.rel, self.md_rel, self.section = rel, md_rel, section
         self.title, self.order, self.md, self.files, self.anchors = "", 100, "", {}, set()
+        self.problems: list[str] = []          # printed by the build, one line each
 
     @property
     def files_dir(self) -> str: return Path(self.md_rel).stem + "_files"
 
 
-def _output_md(out: dict, page: Page, fig_cap: str | None) -> str | None:
+def _output_md(out: dict, page: Page, fig_cap: str | None, showdoc=None) -> str | None:
+    "One output as Markdown; `showdoc` (a `SourceLinks`) when the cell is a `show_doc` call: its output is an API entry."
     kind = out.get("output_type")
     if kind == "stream":
-        body = _clean_stream(_text(out.get("text")))
+        body = _clean_stream(_text(out.get("text")), bars=True)
         return _fence(body, "nb-output" + (" .nb-stderr" if out.get("name") == "stderr" else "")) if body.strip() else None
     if kind == "error":
         return _fence(_ANSI.sub("", "\n".join(out.get("traceback", [])) or f"{out.get('ename')}: {out.get('evalue')}"),
                       "nb-output .nb-error")
     data = out.get("data", {})
-    if "text/markdown" in data: return _text(data["text/markdown"]).strip()
+    if "text/markdown" in data:
+        md = _text(data["text/markdown"]).strip()
+        return anchor_showdoc(md, page, showdoc) if showdoc else md
     for mime, ext in (("image/png", "png"), ("image/jpeg", "jpg"), ("image/gif", "gif")):
         if mime in data:
             name = f"{page.files_dir}/output-{len(page.files) + 1}.{ext}"
@@ -229,7 +298,23 @@ def _output_md(out: dict, page: Page, fig_cap: str | None) -> str | None:
     return None
 
 
-def notebook_to_page(nb: dict, page: Page, source_note: str) -> None:
+def _merge_streams(outs: list) -> list:
+    "Consecutive writes to one stream as one output, so a progress bar's carriage returns replay across them."
+    merged = []
+    for out in outs:
+        prev = merged[-1] if merged else None
+        if (prev and out.get("output_type") == "stream" and prev.get("output_type") == "stream"
+                and prev.get("name") == out.get("name")):
+            merged[-1] = {**prev, "text": _text(prev.get("text")) + _text(out.get("text"))}
+        else: merged.append(out)
+    return merged
+
+
+_SHOWDOC_CALL = re.compile(r"^\s*show_doc\(", re.M)
+_ORDER_LINE = re.compile(r"^\s*[-*] order:\s*\d+\s*$\n?", re.M)   # a tutorial's `- order: N`, should nbdev leave it
+
+
+def notebook_to_page(nb: dict, page: Page, source_note: str, links: "SourceLinks") -> None:
     cells = nb["cells"]
     fm = {}
     if cells and cells[0]["cell_type"] == "raw" and _text(cells[0]["source"]).lstrip().startswith("---"):
@@ -245,12 +330,14 @@ def notebook_to_page(nb: dict, page: Page, source_note: str) -> None:
     for cell in cells:
         src = _text(cell.get("source"))
         if cell["cell_type"] == "markdown":
+            src = _ORDER_LINE.sub("", src)
             if src.strip() and not src.strip().startswith("<!-- WARNING: THIS FILE WAS AUTOGENERATED"): parts.append(src.strip())
             continue
         if cell["cell_type"] == "raw":
             continue
         d, code = _directives(src)
-        outs = [] if d.get("output") == "false" else cell.get("outputs", [])
+        outs = [] if d.get("output") == "false" else _merge_streams(cell.get("outputs", []))
+        showdoc = links if _SHOWDOC_CALL.search(code) else None
         block = []
         if code and d.get("echo") != "false":
             fenced = f"```python\n{code}\n```"
@@ -260,25 +347,74 @@ def notebook_to_page(nb: dict, page: Page, source_note: str) -> None:
                     "    " + l if l else "" for l in fenced.splitlines())
             block.append(fenced)
         for out in outs:
-            md = _output_md(out, page, d.get("fig-cap"))
+            md = _output_md(out, page, d.get("fig-cap"), showdoc)
+            if md and (m := TEMP_PATH.search(md)):
+                page.problems.append(f"an output names a temporary folder: ...{md[max(0, m.start() - 40):m.end() + 40]!r}...")
             if md: block.append(md)
         if block: parts.append("\n\n".join(block))
     page.md = "\n\n".join(parts) + "\n"
+    page.anchors |= set(re.findall(r"^#{1,6} .*?\{ #([^\s}]+)", page.md, re.M))
 
 
-# show_doc headings (`### RunDir.save_params`) get nbdev's anchor (`rundir.save_params`) so nbdev's links fit.
-_SHOWDOC_H = re.compile(r"^(#{2,6}) ([A-Za-z_][\w.]*)\s*$", re.M)
-_SRC_LINK = re.compile(r'\]\((https?://[^)\s]+?)(#LNone)?\)\{target="_blank" style="float:right; font-size:smaller"\}')
+# show_doc headings (`### RunDir.save_params`) get nbdev's anchor (`rundir.save_params`) so nbdev's links fit, and
+# the API-entry style; no other heading does (a prose `## Training` is prose).
+_SHOWDOC_H = re.compile(r"^(#{2,6}) ([A-Za-z_][\w.]*)[ \t]*$", re.M)
+_SRC_LINK = re.compile(r'\[source\]\((https?://[^)\s]+)\)\{target="_blank" style="float:right; font-size:smaller"\}\n*')
 
 
-def anchor_showdoc(page: Page) -> None:
-    def heading(m):
-        a = m.group(2).lower()
-        page.anchors.add(a)
-        return f"{m.group(1)} {m.group(2)} {{ #{a} .doc-heading }}"
-    page.md = _SHOWDOC_H.sub(heading, page.md)
-    page.md = _SRC_LINK.sub(lambda m: f']({m.group(1)}){{ .doc-source target="_blank" }}', page.md)
-    for m in re.finditer(r"^#{1,6} .*?\{ #([^\s}]+)", page.md, re.M): page.anchors.add(m.group(1))
+class SourceLinks:
+    """show_doc's source links, rebuilt from the repository in `pyproject.toml` and checked against the checkout.
+
+    nbdev writes `<git_url>/blob/<branch>/<path>#L<line>` from the settings `nbdev-export` copied into `_modidx.py`;
+    here only `<path>` and `<line>` are taken from it, and the link is kept when that file exists in the checkout
+    and that line defines the entry's name. Anything else is dropped and named in the page's `problems`."""
+    _URL = re.compile(r"^https?://.+?/blob/[^/]+/(?P<path>[^#]+)(?:#L(?P<line>\w+))?$")
+
+    def __init__(self, git_url: str, branch: str, root: Path = ROOT):
+        self.base = f"{git_url.rstrip('/')}/blob/{branch}/" if git_url else ""
+        self.root, self.kept, self.dropped, self._lines = root, 0, 0, {}
+
+    def lines(self, path: str) -> list[str] | None:
+        if path not in self._lines:
+            f = (self.root / path).resolve()
+            ok = f.is_file() and f.is_relative_to(self.root.resolve()) and not Path(path).is_absolute()
+            self._lines[path] = f.read_text(errors="replace").splitlines() if ok else None
+        return self._lines[path]
+
+    def check(self, path: str, line: int | None, name: str) -> str | None:
+        "Why `path`#L`line` is not `name`'s source in the checkout, or None."
+        lines = self.lines(path)
+        if lines is None: return f"{path} is not a file of the checkout"
+        if line is None: return None
+        if not 1 <= line <= len(lines): return f"{path} has {len(lines)} lines, not {line}"
+        short = name.rsplit(".", 1)[-1]
+        if not re.match(rf"\s*(?:async\s+)?(?:def|class)\s+{re.escape(short)}\b", lines[line - 1]):
+            return f"{path}:{line} does not define {short}"
+        return None
+
+    def __call__(self, url: str, name: str, page: Page) -> str:
+        "The Markdown for show_doc's link to `url` (entry `name`): a checked link, or nothing."
+        m = self._URL.match(url)
+        if not self.base: why = "no repository configured ([project.urls] Repository in pyproject.toml)"
+        elif not m: why = f"not a link into a repository: {url}"
+        else:
+            path, line = m.group("path"), m.group("line")
+            line = int(line) if line and line.isdigit() else None      # nbdev writes #LNone when it finds no line
+            why = self.check(path, line, name)
+        if why:
+            self.dropped += 1
+            page.problems.append(f"{name}: source link dropped: {why}")
+            return ""
+        self.kept += 1
+        return f'[source]({self.base}{path}{f"#L{line}" if line else ""}){{ .doc-source target="_blank" }}\n\n'
+
+
+def anchor_showdoc(md: str, page: Page, links: SourceLinks) -> str:
+    "A show_doc output as an API entry: its heading styled and anchored as nbdev links it, its source link checked."
+    h = _SHOWDOC_H.search(md)
+    name = h.group(2) if h else ""
+    md = _SRC_LINK.sub(lambda m: links(m.group(1), name, page), md)
+    return _SHOWDOC_H.sub(lambda m: f"{m.group(1)} {m.group(2)} {{ #{m.group(2).lower()} .doc-heading }}", md, count=1)
 
 
 def relink(page: Page, pages: dict[str, Page], doc_url: str) -> int:
@@ -404,6 +540,11 @@ def main(argv=None):
     from fastcore.nbio import read_nb
     shutil.rmtree(pages_dir, ignore_errors=True)
     pages: dict[str, Page] = {}
+    links = SourceLinks(cfg.git_url, cfg.branch)
+    if (gh := os.environ.get("GITHUB_REPOSITORY")) and cfg.git_url and \
+            cfg.git_url.rstrip("/").lower() != f"{os.environ.get('GITHUB_SERVER_URL', 'https://github.com')}/{gh}".lower():
+        print(f"[docs] warning: source links go to {cfg.git_url} ([project.urls] Repository in pyproject.toml) "
+              f"but this build runs in {gh}", file=sys.stderr, flush=True)
     for nb, execute in notebooks:
         rel = str(nb.relative_to(nbs))
         page = Page(rel, page_path(rel), section_of(rel))
@@ -418,9 +559,10 @@ def main(argv=None):
             elif rel in failed: note += " &nbsp;·&nbsp; **its execution failed: outputs missing**"
             elif use[rel] == "src": note += " &nbsp;·&nbsp; not executed in this build"
             note += "\n{ .nb-source }"
-        notebook_to_page(processed, page, note)
-        anchor_showdoc(page)
+        notebook_to_page(processed, page, note, links)
         pages[page.md_rel] = page
+    for p in pages.values():
+        for problem in p.problems: print(f"[docs] {p.md_rel}: {problem}", file=sys.stderr, flush=True)
     doc_url = (cfg.doc_host or "") + (cfg.doc_baseurl or "/").rstrip("/") + "/"
     n_links = sum(relink(p, pages, doc_url) for p in pages.values())
     for p in pages.values():
@@ -436,11 +578,12 @@ def main(argv=None):
 
     # 4: the site
     conf = mkdocs_config(list(pages.values()), site, pages_dir, work)
-    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "-q", "-f", str(conf)], cwd=ROOT)
+    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "-q", "-f", str(conf)], cwd=ROOT,
+                       env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})   # Material's end-of-life banner, every build
     if r.returncode: sys.exit(f"[docs] mkdocs build failed (exit {r.returncode}); pages are in {pages_dir}")
     size = sum(f.stat().st_size for f in site.rglob("*") if f.is_file())
-    print(f"[docs] {len(pages)} pages, {n_links} API links -> {site} ({size / 2**20:.1f} MiB) in {time.time() - t_start:.0f} s "
-          f"(notebooks {t_exec:.0f} s)", flush=True)
+    print(f"[docs] {len(pages)} pages, {n_links} API links, {links.kept} source links ({links.dropped} dropped) -> {site} "
+          f"({size / 2**20:.1f} MiB) in {time.time() - t_start:.0f} s (notebooks {t_exec:.0f} s)", flush=True)
     if failed: print(f"[docs] rendered unexecuted after a failure: {failed}", file=sys.stderr)
     if args.serve:
         import functools, http.server
