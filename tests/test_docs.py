@@ -127,9 +127,11 @@ def test_pages_render_in_chromium(served, page, expect):
     browser = chromium()
     (site / "_check.html").write_text(HARNESS.format(page=page))
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000"]
-    dom = subprocess.run([browser, *flags, "--dump-dom", f"{url}/_check.html"], capture_output=True, text=True, timeout=120)
-    start, end = dom.stdout.find('<pre id="result">') + len('<pre id="result">'), dom.stdout.find("</pre>")
-    result = json.loads(html.unescape(dom.stdout[start:end])) if dom.stdout[start:end].startswith("{") else None
+    for attempt in range(2):   # a loaded machine can run out the virtual-time budget once; a second try is the check
+        dom = subprocess.run([browser, *flags, "--dump-dom", f"{url}/_check.html"], capture_output=True, text=True, timeout=120)
+        start, end = dom.stdout.find('<pre id="result">') + len('<pre id="result">'), dom.stdout.find("</pre>")
+        result = json.loads(html.unescape(dom.stdout[start:end])) if dom.stdout[start:end].startswith("{") else None
+        if result: break
     assert result, f"{page}: the page did not finish loading in Chromium\n{dom.stderr[-2000:]}"
     assert expect in result["title"] + result["h1"] or result["signatures"] > 0, result
     assert result["text"] > 500, result
