@@ -172,22 +172,24 @@ def test_draw_app_draws_undoes_and_starts_over(tiny_run, tmp_path):
         assert thumbnails() == [] and not page.widget("Undo").is_enabled() and not page.widget("Start over").is_enabled()
         page.screenshot("widgets-draw-app-0-opened", of=page.widget(box))
 
+        def draw(turn: int, instruction: str, before: np.ndarray) -> np.ndarray:
+            "Type `instruction` + Enter; wait for 'turn N'; the new picture, which must differ from `before`."
+            page.type(box, instruction)
+            page.wait(lambda: status() == f"turn {turn}", f"turn {turn} after typing an instruction and Enter", timeout=120)
+            now = picture()
+            assert not np.array_equal(now, before), f"drawing turn {turn} left the picture unchanged"
+            return now
+
         # type an instruction and press Enter: turn 1, a new picture, its thumbnail under the instruction
         first = "Add a red cube at the center"
-        page.type(box, first)
-        page.wait(lambda: status() == "turn 1", "turn 1 after typing an instruction and Enter", timeout=120)
-        one = picture()
-        assert not np.array_equal(one, background), "drawing a turn left the picture unchanged"
+        one = draw(1, first, background)
         assert captions() == [f"1. {first}"] and np.array_equal(thumbnails()[0], one)
         assert page.widget(box).get_attribute("value") == "", "the box is not emptied for the next instruction"
         page.screenshot("widgets-draw-app-1-turn", of=page.widget(box))
 
         # a second instruction: turn 2 drawn from the first picture
         second = "Add a blue sphere on the left of the red cube"
-        page.type(box, second)
-        page.wait(lambda: status() == "turn 2", "turn 2 after the second instruction", timeout=120)
-        two = picture()
-        assert not np.array_equal(two, one), "the second turn left the picture unchanged"
+        two = draw(2, second, one)
         assert captions() == [f"1. {first}", f"2. {second}"]
         page.screenshot("widgets-draw-app-2-turns", of=page.widget(box))
 

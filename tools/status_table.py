@@ -119,12 +119,13 @@ def figures_of(sys_: dict) -> list[dict]:
     for file, label in sys_.get("results", ()):
         path = RESULTS / file
         if not path.exists(): continue
-        run = find_run(load_summaries(path), sys_, label)
+        summaries = load_summaries(path)
+        run = find_run(summaries, sys_, label)
         if not run or not run["geneva"]: continue
         last, floor = run["geneva"][-1], run.get("copy_previous") or {}
         name = run.get("label") or label or sys_["name"]
         # seed runs of the same recipe ("<name>, seed N") give the figure as mean ± sd over seeds
-        seeds = [s["geneva"][-1] for k, s in load_summaries(path).items() if k.startswith(f"{name}, seed") and s["geneva"]]
+        seeds = [s["geneva"][-1] for k, s in summaries.items() if k.startswith(f"{name}, seed") and s["geneva"]]
         spread = {k: (mean(r[k] for r in seeds), stdev(r[k] for r in seeds)) for k in METRICS} if len(seeds) > 1 else None
         out.append(dict(file=f"nbs/results/{file}", label=name, step=last["step"],
                         dialogues=(run.get("params") or {}).get("eval_dialogues"), value={k: last[k] for k in METRICS},
