@@ -420,7 +420,7 @@ def evaluate_images(evaluator: nn.Module,   # from `load_evaluator` or `train_ev
                     codraw_y_from_z: bool = True,  # the official CoDraw RSIM quirk (see `rsim`)
                     batch_size: int = 64,
                     ) -> dict:
-    "GeNeVA scores of `generated` against `ground_truth`: `{'AP','AR','F1','RSIM','n_images','n_rsim'}`."
+    "GeNeVA scores of `generated` against `ground_truth`: `{'AP','AR','F1','RSIM','n_images','n_rsim','n_ref_empty'}`."
     if len(generated) != len(ground_truth):
         raise ValueError(f"generated and ground_truth differ in length: {len(generated)} vs {len(ground_truth)}")
     dataset = check_dataset(dataset or dataset_for_classes(evaluator.num_classes))
@@ -434,7 +434,7 @@ def evaluate_images(evaluator: nn.Module,   # from `load_evaluator` or `train_ev
             raise ValueError(f"rsim_mask: expected shape ({len(per_image)},), got {rsim_mask.shape}")
         per_image = per_image[rsim_mask]
     scores["RSIM"] = float(per_image.mean()) if len(per_image) else float("nan")
-    scores.update(n_images=len(p_gen), n_rsim=len(per_image))
+    scores.update(n_images=len(p_gen), n_rsim=len(per_image), n_ref_empty=int((p_ref <= 0.5).all(1).sum()))
     return scores
 
 # %% ../../nbs/61_metrics.geneva.ipynb #1182a58d
