@@ -31,7 +31,8 @@ __all__ = ['PRECISIONS', 'project_root', 'data_root', 'outputs_root', 'pick_devi
            'atomic_target', 'fsync_dir', 'atomic_write', 'atomic_torch_save', 'write_json', 'read_json',
            'UnsafeFileError', 'unsafe_imports', 'safe_torch_load', 'safe_pickle_load', 'append_jsonl', 'read_jsonl',
            'filter_jsonl', 'new_run_name', 'RunDir', 'make_config', 'ConfigError', 'MissingFileError', 'Rule', 'an_int',
-           'a_number', 'one_of', 'a_flag', 'a_text', 'a_path', 'a_file', 'a_list', 'a_dict', 'check_params', 'cli']
+           'a_number', 'one_of', 'a_flag', 'a_text', 'a_path', 'a_file', 'a_list', 'a_dict', 'check_params', 'cli',
+           'clean_source_notebook']
 
 # %% ../nbs/00_core.ipynb #8aa3bd69
 def project_root() -> Path:
@@ -450,3 +451,22 @@ def cli(train_fn: Callable[..., Any],          # called as `train_fn(preset, **o
     args = vars(ap.parse_args(argv))
     try: return train_fn(args.pop("preset"), **args)
     except ConfigError as e: ap.exit(2, f"{ap.prog}: error: {e}\n")   # bad values: their list, without a traceback
+
+# %% ../nbs/00_core.ipynb #648b22a6
+def clean_source_notebook(model: dict,      # the contents model JupyterLab is saving
+                          path: str,        # its path relative to the server's root
+                          contents_manager=None,  # the server's contents manager (its `root_dir`)
+                          **kwargs):
+    "Jupyter's `ContentsManager.pre_save_hook`: a notebook under the project's `nbs/` is cleaned in place before saving."
+    if model.get("type") != "notebook" or model.get("content") is None: return
+    root = Path(getattr(contents_manager, "root_dir", None) or Path.cwd())
+    nbs = (project_root() / "nbs").resolve()
+    if not (root / path.lstrip("/")).resolve().is_relative_to(nbs): return   # the server's paths start with "/"
+    from nbdev.clean import clean_nb
+    from nbdev.config import get_config
+    cfg = get_config(path=nbs)
+    nb = model["content"]
+    for cell in nb["cells"]:
+        if cell.get("cell_type") == "code": cell["outputs"] = []
+    clean_nb(nb, allowed_metadata_keys=cfg.get("allowed_metadata_keys"),
+             allowed_cell_metadata_keys=cfg.get("allowed_cell_metadata_keys"), clean_ids=cfg.clean_ids)

@@ -73,12 +73,12 @@ def lab_settings(folder: Path) -> Path:
 
 
 class JupyterLab:
-    "`jupyter lab` serving `root` on 127.0.0.1 with a token; its log goes to `root/jupyterlab.log`."
-    def __init__(self, root: Path):
+    "`jupyter lab` serving `root` on 127.0.0.1 with a token; its HOME is `home` (default `root/.home`), its log `home/jupyterlab.log`."
+    def __init__(self, root: Path, home: Path | None = None):
         self.root, self.port = Path(root), free_port()
-        self.url, self.log = f"http://127.0.0.1:{self.port}", self.root / "jupyterlab.log"
-        home = self.root / ".home"
+        home = Path(home) if home is not None else self.root / ".home"
         home.mkdir(parents=True, exist_ok=True)
+        self.url, self.log = f"http://127.0.0.1:{self.port}", home / "jupyterlab.log"
         # JUPYTER_PATH, set by conftest, finds this venv's `drawlab` kernel first
         self.env = {**os.environ, "HOME": str(home),
                     "JUPYTERLAB_SETTINGS_DIR": str(lab_settings(home / "lab-settings")),
@@ -362,9 +362,9 @@ class Page:
 
 
 @contextlib.contextmanager
-def notebook_in_lab(folder: Path, notebook: str, name: str):
-    "JupyterLab serving `folder`, `notebook` (a file in it) open in headless Chromium: the `Page`, inside `diagnose`."
-    with JupyterLab(folder) as lab:
+def notebook_in_lab(folder: Path, notebook: str, name: str, home: Path | None = None):
+    "JupyterLab serving `folder`, `notebook` (a path in it) open in headless Chromium: the `Page`, inside `diagnose`."
+    with JupyterLab(folder, home) as lab:
         driver = browser()
         try:
             page = Page(lab, driver, notebook)

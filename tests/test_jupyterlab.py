@@ -43,7 +43,7 @@ APPS = {
 def executed(cells: list[str], cwd: Path) -> nbformat.NotebookNode:
     "A notebook of `cells` run through the `drawlab` kernel, its widget state stored as JupyterLab saves it."
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {"name": "drawlab", "display_name": "Python (drawlab)", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "drawlab", "display_name": "drawlab", "language": "python"}
     NotebookClient(nb, kernel_name="drawlab", timeout=300, store_widget_state=True,
                    resources={"metadata": {"path": str(cwd)}}).execute()
     return nb
@@ -148,3 +148,32 @@ def test_jupyterlab_renders_the_episode_browser(tmp_path):
         assert shot.exists() and shot.stat().st_size > 20_000
     finally:
         lab.terminate(); lab.wait(timeout=30); log_file.close()
+
+
+def git_status(*paths: str) -> str:
+    return subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_a_tutorial_opened_run_saved_and_closed_in_jupyterlab_leaves_git_clean(tmp_path):
+    """A person opens a tutorial of the checkout in JupyterLab (`./drawlab lab` serves the checkout), runs it, saves and
+    closes it: the file on disk is byte for byte what git has (lib.core.clean_source_notebook, the pre-save hook that
+    `./drawlab setup` installs, strips the outputs, counts and JupyterLab's metadata)."""
+    from jupyterlab_browser import notebook_in_lab
+    notebook = "nbs/tutorials/read_a_run.ipynb"   # about 20 s to run
+    path = ROOT / notebook
+    before, status, saved_at = path.read_bytes(), git_status("nbs"), path.stat().st_mtime_ns
+    try:
+        with notebook_in_lab(ROOT, notebook, "jupyterlab-round-trip", home=tmp_path / "home") as page:
+            page.open().run_all(timeout=300)
+            assert any(page.find(".jp-OutputArea-output")), "the run showed no output"
+            page.menu("File", "Save Notebook")
+            page.wait(lambda: path.stat().st_mtime_ns != saved_at, "the notebook to be saved")
+            page.menu("File", "Close and Shut Down Notebook")
+            page.confirm()
+            page.wait(lambda: not page.find(".jp-NotebookPanel .jp-Cell"), "the notebook to close")
+        after = path.read_bytes()
+    finally:
+        path.write_bytes(before)   # never leave the checkout modified, whatever failed
+    assert after == before, "saving from JupyterLab changed the tracked notebook"
+    assert git_status("nbs") == status

@@ -20,7 +20,7 @@ from jupyterlab_browser import notebook_in_lab
 def write_notebook(path: Path, cells: list[str]) -> str:
     "A notebook of `cells` (not run) on the drawlab kernel, written to `path`; its name, for JupyterLab."
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {"name": "drawlab", "display_name": "Python (drawlab)", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "drawlab", "display_name": "drawlab", "language": "python"}
     nbformat.write(nb, path)
     return path.name
 
@@ -138,7 +138,7 @@ def tutorial_on(run: Path, path: Path) -> str:
     cell.source = f"run = {str(run)!r}\nsteps = 2\nseed = 0"
     for c in nb.cells:
         if c.cell_type == "code": c.outputs, c.execution_count = [], None
-    nb.metadata["kernelspec"] = {"name": "drawlab", "display_name": "Python (drawlab)", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "drawlab", "display_name": "drawlab", "language": "python"}
     nbformat.write(nb, path)
     return path.name
 
