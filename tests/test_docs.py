@@ -87,7 +87,7 @@ def test_every_internal_link_resolves(site):
     assert not broken, "\n".join(broken[:40])
     # sections of the navigation, and no request off the machine from any page
     index = (site / "index.html").read_text()
-    for section in ("Data", "Models", "Training", "Metrics"): assert f">{section}<" in index.replace("\n", "").replace(" ", "") or section in index
+    for section in ("Data", "Models", "Engine", "Jobs", "Metrics"): assert f">{section}<" in index.replace("\n", "").replace(" ", "") or section in index
     offsite = [str(pg.relative_to(site)) for pg in pages if "fonts.googleapis" in pg.read_text(errors="replace")]
     assert not offsite, offsite
 
@@ -239,3 +239,51 @@ def test_tutorials_front_matter_and_quiet_log(site):
         assert noise not in log, f"{noise!r} in the build log:\n{log[-3000:]}"
     stray = [l for l in log.splitlines() if l.strip() and not l.startswith("[docs]")]
     assert not stray, "\n".join(stray[:20])
+
+
+def nav_sections(site) -> dict[str, list[str]]:
+    "The navigation as the build wrote it: section -> the pages (Markdown names) in it."
+    import yaml
+    nav = yaml.safe_load((BUILD["work"] / "mkdocs.yml").read_text().split("\n", 1)[1])["nav"]
+    flat = {}
+    for entry in nav:
+        (sec, items), = entry.items()
+        flat[sec] = [items] if isinstance(items, str) else [next(iter(i.values())) for i in items]
+    return flat
+
+
+def test_navigation_links_the_reader_in(site):
+    """The landing page links every tutorial and every module of the layer table; the papermill jobs have a section of
+    their own (apart from the engine's modules) and say how to run them; an Installation page and an API index exist."""
+    index = Links(); index.feed((site / "index.html").read_text())
+    for target in ("tutorials/installation.html", "tutorials/quickstart.html", "tutorials/read_a_run.html",
+                   "tutorials/draw_with_lattegan.html", "tutorials/real_geneva_data.html", "core.html",
+                   "data.geneva.html", "models.lattegan.html", "train.html", "runs.html", "apps.draw.html"):
+        assert any(urlsplit(l).path == target for l in index.links), f"the landing page does not link {target}"
+    nav = nav_sections(site)
+    assert sorted(nav["Jobs"]) == ["create_embeddings.md", "pretrain_tirg.md", "train_geneva_evaluator.md",
+                                   "train_lattegan.md", "train_toy2d.md"], nav["Jobs"]
+    assert {"core.md", "train.md", "runs.md"} <= set(nav["Engine"]) and not any(p.startswith("train_") for p in nav["Engine"])
+    assert nav["Tutorials"][0] == "tutorials/installation.md"
+    job = (site / "train_lattegan.html").read_text()
+    text = html.unescape(re.sub(r"<[^>]+>", "", job))   # the command is highlighted token by token
+    assert "A job: run it with papermill" in text and "papermill nbs/train_lattegan.ipynb" in text
+    assert "A job: run it with papermill" not in (site / "train.html").read_text()
+    for page, picture in (("tutorials/draw_with_lattegan.html", "images/draw_app.png"),
+                          ("data.geneva.html", "images/episode_browser.png")):
+        assert f'src="{picture}"' in (site / page).read_text(), f"{page} does not show {picture}"
+        assert (site / page).parent.joinpath(picture).is_file()
+
+
+def test_api_index_lists_every_exported_function_and_class(site):
+    import importlib
+    import inspect
+    from lib import _modidx
+    api = Links(); api.feed((site / "api_index.html").read_text())
+    listed = {unquote(urlsplit(l).fragment) for l in api.links if urlsplit(l).fragment}
+    missing = []
+    for mod in sorted(_modidx.d["syms"]):
+        m = importlib.import_module(mod)   # its functions and classes (constants get no show_doc entry)
+        names = [n for n in getattr(m, "__all__", []) if inspect.isfunction(getattr(m, n)) or inspect.isclass(getattr(m, n))]
+        missing += [f"{mod}.{n}" for n in names if n.lower() not in listed]
+    assert not missing, f"exported but not in the API index: {missing}"

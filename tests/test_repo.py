@@ -1,5 +1,6 @@
 """The repository is what its sources say: lib/ is nbdev-export's output, notebooks are clean, CI runs the README's command."""
 import json
+import re
 import shutil
 import subprocess
 
@@ -39,7 +40,15 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_readme_is_rendered_from_index_notebook(tmp_path):
-    run([str(BIN / "jupyter"), "nbconvert", "--log-level", "WARN", "--to", "markdown", str(ROOT / "nbs" / "index.ipynb"),
-         "--output-dir", str(tmp_path), "--output", "README"])
+    run([str(BIN / "python"), "tools/render_readme.py", "--out", str(tmp_path / "README.md")])
     assert (tmp_path / "README.md").read_text() == (ROOT / "README.md").read_text(), \
         "README.md is out of date: run ./drawlab readme and commit"
+
+
+def test_readme_links_reach_files_of_the_checkout():
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\((?![a-z]+:|#)([^)#\s]+)", readme)
+    assert any(l.startswith("nbs/tutorials/") for l in links), "the tutorial list links no tutorial"
+    assert "nbs/00_core.ipynb" in links, "the module table links no module notebook"
+    missing = [l for l in links if not (ROOT / l).exists()]
+    assert not missing, f"README links to files that do not exist: {missing}"

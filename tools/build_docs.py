@@ -57,14 +57,15 @@ SECTIONS = [
     ("Tutorials", r"^tutorials/"),
     ("Data", r"^\d+[a-z]?_(data|synth)\b"),
     ("Models", r"^\d+[a-z]?_(nn|models|systems|losses)\b"),
-    ("Training", r"^(\d+[a-z]?_(core|train|runs)\b|train_|pretrain_|create_)"),
+    ("Engine", r"^\d+[a-z]?_(core|train|runs)\b"),
+    ("Jobs", r"^(train_|pretrain_|create_)"),   # the papermill notebooks: what a person runs, apart from the library
     ("Results", r"^results_"),
     ("Metrics", r"^\d+[a-z]?_metrics\b"),
     ("Apps", r"^\d+[a-z]?_apps\b"),
 ]
 # Fallback by layer number (STYLE: 00 core, 10 data, 20 synth, 30 nn/models, 40 losses, 50 engine, 60 metrics).
-LAYERS = [(10, "Training"), (30, "Data"), (50, "Models"), (60, "Training"), (70, "Metrics")]
-SECTION_ORDER = ["Tutorials", "Data", "Models", "Training", "Metrics", "Apps", "Results", "More"]
+LAYERS = [(10, "Engine"), (30, "Data"), (50, "Models"), (60, "Engine"), (70, "Metrics")]
+SECTION_ORDER = ["Tutorials", "Data", "Models", "Engine", "Metrics", "Apps", "Jobs", "Results", "More", "API index"]
 # Notebooks that nbdev's skip_file_re leaves out of the docs but that a reader wants to see, shown unexecuted:
 # the parameterised training notebooks (papermill runs them; their parameters cell is the documentation).
 SOURCE_ONLY = r"^(train_|pretrain_|create_)"
@@ -256,6 +257,7 @@ class Page:
     def __init__(self, rel: str, md_rel: str, section: str):
         self.rel, self.md_rel, self.section = rel, md_rel, section
         self.title, self.order, self.md, self.files, self.anchors = "", 100, "", {}, set()
+        self.api: list[str] = []               # its show_doc entries, in order (the API index lists them)
         self.problems: list[str] = []          # printed by the build, one line each
 
     @property
@@ -413,8 +415,34 @@ def anchor_showdoc(md: str, page: Page, links: SourceLinks) -> str:
     "A show_doc output as an API entry: its heading styled and anchored as nbdev links it, its source link checked."
     h = _SHOWDOC_H.search(md)
     name = h.group(2) if h else ""
+    if name: page.api.append(name)
     md = _SRC_LINK.sub(lambda m: links(m.group(1), name, page), md)
     return _SHOWDOC_H.sub(lambda m: f"{m.group(1)} {m.group(2)} {{ #{m.group(2).lower()} .doc-heading }}", md, count=1)
+
+
+def job_note(rel: str) -> str:
+    "What a papermill notebook's page says first: its cells run as a job, not in this build, and how to run one."
+    stem = Path(rel).stem
+    return (f'!!! note "A job: run it with papermill"\n'
+            f"    This notebook runs as a job, so its cells show no output on this page. Run it from the project root\n"
+            f"    (`-p name value` sets any parameter of its `parameters` cell; the same command again resumes the run):\n\n"
+            f"    ```bash\n    papermill nbs/{rel} outputs/runs/my-run/{Path(rel).name} -k drawlab --cwd nbs -p run_name my-run\n    ```\n\n"
+            f"    The executed copy, with every output, lands in the run folder next to its metrics and samples; the\n"
+            f"    Results pages show what runs of the project's jobs produced.\n")
+
+
+def api_index(pages: dict[str, Page]) -> Page:
+    "A page listing every show_doc entry of the site, by module, each a link to its entry."
+    page = Page("api_index", "api_index.md", "API index")
+    page.title = "API index"
+    lines = ["---", 'title: "API index"', "---", "# API index", "",
+             "Every documented function and class, by the page of its module; each links to its entry."]
+    for sec in SECTION_ORDER:
+        for p in sorted((p for p in pages.values() if p.section == sec and p.api), key=lambda p: p.rel):
+            lines += ["", f"## [{p.title}]({p.md_rel})", "",
+                      " · ".join(f"[`{name}`]({p.md_rel}#{name.lower()})" for name in p.api)]
+    page.md = "\n".join(lines) + "\n"
+    return page
 
 
 def relink(page: Page, pages: dict[str, Page], doc_url: str) -> int:
@@ -449,7 +477,8 @@ def mkdocs_config(pages: list[Page], site: Path, pages_dir: Path, work: Path) ->
         if p.md_rel != "index.md": by_section.setdefault(p.section, []).append(p)
     for sec in sorted(by_section, key=lambda s: SECTION_ORDER.index(s) if s in SECTION_ORDER else 99):
         items = sorted(by_section[sec], key=lambda p: (p.order, p.rel) if sec == "Tutorials" else (p.rel.startswith("train_"), p.rel))
-        nav.append({sec: [{p.title: p.md_rel} for p in items]})
+        nav.append({sec: items[0].md_rel} if len(items) == 1 and items[0].title == sec else
+                   {sec: [{p.title: p.md_rel} for p in items]})
     cfg = {"INHERIT": os.path.relpath(ROOT / "mkdocs.yml", work), "docs_dir": str(pages_dir), "site_dir": str(site),
            "nav": nav}
     path = work / "mkdocs.yml"
@@ -555,14 +584,16 @@ def main(argv=None):
         note = ""
         if rel != "index.ipynb":
             note = f":material-notebook-outline: `nbs/{rel}`" + (f" &nbsp;→&nbsp; :material-language-python: `{Path(cfg.lib_path).name}.{lib_mod}`" if lib_mod else "")
-            if not execute: note += " &nbsp;·&nbsp; a papermill notebook, shown unexecuted"
+            if not execute: note += " &nbsp;·&nbsp; a papermill notebook, shown unexecuted\n{ .nb-source }\n\n" + job_note(rel)
             elif rel in failed: note += " &nbsp;·&nbsp; **its execution failed: outputs missing**"
             elif use[rel] == "src": note += " &nbsp;·&nbsp; not executed in this build"
-            note += "\n{ .nb-source }"
+            if execute: note += "\n{ .nb-source }"
         notebook_to_page(processed, page, note, links)
         pages[page.md_rel] = page
     for p in pages.values():
         for problem in p.problems: print(f"[docs] {p.md_rel}: {problem}", file=sys.stderr, flush=True)
+    index = api_index(pages)
+    pages[index.md_rel] = index
     doc_url = (cfg.doc_host or "") + (cfg.doc_baseurl or "/").rstrip("/") + "/"
     n_links = sum(relink(p, pages, doc_url) for p in pages.values())
     for p in pages.values():

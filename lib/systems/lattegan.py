@@ -22,12 +22,12 @@ from ..losses import kl_divergence, lattegan_d_losses, lattegan_g_losses, r1_pen
 from ..models.lattegan import LATTEGAN_PRESETS, build, export_official
 from ..nn.layers import refresh_spectral_norms
 from .geneva import (GENEVA_NUMBER_OR_NONE, GENEVA_TRAIN_DEFAULTS, GENEVA_TRAIN_PRESETS, GeNeVASystem,
-                                WarmStart, dataset_paths, fit_geneva, geneva_params, require, rows_of, warm_start)
+                                dataset_paths, fit_geneva, geneva_params, require, rows_of, warm_start)
 from .geneva_gan import train_geneva_gan
 from ..train import Engine, Phase, ema_generator_state, latest_checkpoint, load_checkpoint
 
 # %% auto #0
-__all__ = ['SourceAutoencoder', 'roll_text', 'LatteGANSystem', 'train_lattegan', 'export_official_run', 'main']
+__all__ = ['roll_text', 'LatteGANSystem', 'train_lattegan', 'export_official_run', 'main']
 
 # %% ../../nbs/71_systems.lattegan.ipynb #1f58dd77
 def roll_text(x: Tensor) -> Tensor:
@@ -131,9 +131,6 @@ def _requiring_grad(net: torch.nn.Module):
     try: yield
     finally:
         for p, flag in zip(net.parameters(), flags): p.requires_grad_(flag)
-
-# %% ../../nbs/71_systems.lattegan.ipynb #9712dfaf
-SourceAutoencoder = WarmStart   # the name of earlier versions (which took the generator, not the system)
 
 # %% ../../nbs/71_systems.lattegan.ipynb #c99ae6fb
 def train_lattegan(preset: str | None = "cpu-demo",  # a key of `GENEVA_TRAIN_PRESETS`

@@ -1,0 +1,87 @@
+"""The static pictures of the widget apps that the docs show next to their tutorials, taken in real JupyterLab.
+
+    python tools/app_screenshots.py --run outputs/runs/main-job-lattegan-s0    # a trained LatteGAN run
+
+Each app is opened as a reader opens it -- its notebook run with Run All Cells in JupyterLab in headless Chromium
+(tests/jupyterlab_browser.py, the harness of the widget tests) -- used a little, and its output area saved as a PNG:
+
+- `nbs/tutorials/images/draw_app.png`: the draw tutorial on `--run`, after three of the dataset's instructions;
+- `nbs/images/episode_browser.png`: `browse_episodes` on that run's validation dialogues, at turn 2.
+
+The pictures are committed; run this again when an app's look changes (it takes about a minute).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from jupyterlab_browser import notebook_in_lab  # noqa: E402
+
+KERNEL = {"name": "drawlab", "display_name": "drawlab", "language": "python"}
+
+
+def write_notebook(path: Path, cells: list[str]) -> str:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = KERNEL
+    nbformat.write(nb, path)
+    return path.name
+
+
+def draw_app(run: Path, folder: Path, out: Path, turns: int = 3) -> Path:
+    "The draw tutorial on `run`, `turns` of the dataset's example instructions typed in, its app saved to `out`."
+    nb = nbformat.read(ROOT / "nbs" / "tutorials" / "draw_with_lattegan.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source += f"\nrun = {str(run)!r}"
+    nb.metadata["kernelspec"] = KERNEL
+    nbformat.write(nb, folder / "draw.ipynb")
+    from lib.apps.draw import DrawSession
+    examples = DrawSession.from_run(run).examples[:turns]
+    box = "type an instruction, then Enter"
+    with notebook_in_lab(folder, "draw.ipynb", "docs-draw-app") as page:
+        page.open().run_all(timeout=600)
+        app = page.find(".jp-CodeCell .jp-OutputArea-output")[-1]
+        for turn, instruction in enumerate(examples, 1):
+            page.type(box, instruction)
+            page.wait(lambda: page.html_text(within=app)[0] == f"turn {turn}", f"turn {turn}", timeout=120)
+        page.screenshot("docs-draw-app", of=page.widget(box))   # checks the widgets are connected
+        out.parent.mkdir(parents=True, exist_ok=True)
+        app.screenshot(str(out))
+    return out
+
+
+def episode_browser(run: Path, folder: Path, out: Path) -> Path:
+    "`browse_episodes` on `run`'s validation dialogues, moved to turn 2, saved to `out`."
+    data = json.loads((run / "params.json").read_text())["data_dir"]
+    name = write_notebook(folder / "browse.ipynb", [
+        "from pathlib import Path\nfrom lib.data.geneva import GeNeVAEpisodes, browse_episodes",
+        f"app = browse_episodes(GeNeVAEpisodes(Path({data!r}) / 'clevr_val.h5'))\napp"])
+    with notebook_in_lab(folder, name, "docs-episode-browser") as page:
+        page.open().run_all(timeout=300)
+        page.drag_slider("turn", 2)
+        page.wait(lambda: page.slider_value("turn") == 2, "turn 2")
+        page.screenshot("docs-episode-browser", of=page.widget("episode"))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        page.find(".jp-CodeCell .jp-OutputArea-output")[-1].screenshot(str(out))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, required=True, help="a trained LatteGAN run folder (e.g. the main job's)")
+    args = ap.parse_args(argv)
+    run = args.run.resolve()
+    with tempfile.TemporaryDirectory() as d:
+        print(draw_app(run, Path(d), ROOT / "nbs" / "tutorials" / "images" / "draw_app.png"))
+    with tempfile.TemporaryDirectory() as d:
+        print(episode_browser(run, Path(d), ROOT / "nbs" / "images" / "episode_browser.png"))
+
+
+if __name__ == "__main__":
+    main()
