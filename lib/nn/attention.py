@@ -15,7 +15,7 @@ from torch import Tensor
 from .layers import snconv2d
 
 # %% auto #0
-__all__ = ['SelfAttention2d', 'MultiHeadCrossAttention']
+__all__ = ['SelfAttention2d', 'MultiHeadCrossAttention', 'WordAttention']
 
 # %% ../../nbs/30_nn.attention.ipynb #0d29882d
 class SelfAttention2d(nn.Module):
@@ -96,3 +96,34 @@ class MultiHeadCrossAttention(nn.Module):
                            average_attn_weights=False)  # y: (B, H·W, C); attn: (B, nh, H·W, L)
         y = y.transpose(1, 2).reshape(B, C, H, W)
         return y, (attn.reshape(B, self.num_heads, H, W, -1) if need_weights else None)
+
+# %% ../../nbs/30_nn.attention.ipynb #7e4e577f
+class WordAttention(nn.Module):
+    """AttnGAN's attention of image positions over words.
+
+    x: (B,C,H,W); words: (B,D,L); pad_mask: (B,L) bool, True at padding ->
+    (context: (B,C,H,W), attn: (B,L,H,W) weights summing to 1 over L)."""
+
+    def __init__(self,
+                 channels: int,   # C: the image features' width (the generator's ngf)
+                 word_dim: int):  # D: the words' width (DAMSM's 256)
+        super().__init__()
+        self.channels, self.word_dim = channels, word_dim
+        self.conv_context = nn.Conv2d(word_dim, channels, 1, bias=False)   # the official name: checkpoints load as they are
+
+    def forward(self, x: Tensor, words: Tensor, pad_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if x.dim() != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"WordAttention: expected x of shape (B,{self.channels},H,W), got {tuple(x.shape)}")
+        B, C, H, W = x.shape
+        if words.dim() != 3 or words.shape[:2] != (B, self.word_dim):
+            raise ValueError(f"WordAttention: expected words of shape ({B},{self.word_dim},L), got {tuple(words.shape)}")
+        source = self.conv_context(words.unsqueeze(3)).squeeze(3)        # (B, C, L)
+        scores = torch.bmm(x.flatten(2).transpose(1, 2), source)         # (B, H·W, L)
+        if pad_mask is not None:
+            if pad_mask.shape != (B, words.shape[2]) or pad_mask.dtype != torch.bool:
+                raise ValueError(f"WordAttention: expected pad_mask of shape ({B},{words.shape[2]}) bool, got "
+                                 f"{tuple(pad_mask.shape)} {pad_mask.dtype}")
+            scores = scores.masked_fill(pad_mask[:, None, :], -torch.inf)
+        attn = torch.softmax(scores, dim=2)                               # over the words
+        context = torch.bmm(source, attn.transpose(1, 2)).reshape(B, C, H, W)
+        return context, attn.transpose(1, 2).reshape(B, -1, H, W)
