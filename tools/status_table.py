@@ -60,6 +60,7 @@ SYSTEMS = [
          data_reader=("lib.data.geneva:GeNeVAEpisodes", "CoDraw, i-CLEVR h5")),
     dict(name="AttnGAN", module="attngan", paper="Xu et al., CVPR 2018",
          notebooks=("12_data.captions", "21_synth.captions"),
+         presets={"model": "lib.models.attngan:ATTNGAN_PRESETS"},
          paper_figure=("COCO: IS 25.89, R-precision 85.47 %, FID 35.49", {}),
          data_reader=("lib.data.captions:read_caption_data", "CUB, COCO folders and pickles")),
     dict(name="PasteGAN", module="pastegan", paper="Li et al., NeurIPS 2019", paper_figure=None),

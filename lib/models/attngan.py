@@ -25,7 +25,7 @@ from ..nn.pretrained import read_state_dict
 # %% auto #0
 __all__ = ['ATTNGAN_PRESETS', 'INCEPTION_BLOCKS', 'TextEncoder', 'ImageEncoder', 'conv3x3', 'GLU', 'up_block', 'ResBlock',
            'InitStage', 'NextStage', 'ImageHead', 'Generator', 'leaky_block', 'down_block', 'encode_image', 'Logits',
-           'StageDiscriminator', 'attngan_config', 'build_damsm', 'build_gan', 'load_official_checkpoint']
+           'StageDiscriminator', 'attngan_config', 'build_damsm', 'build_gan', 'load_official']
 
 # %% ../../nbs/38_models.attngan.ipynb #332d7389
 ATTNGAN_PRESETS: dict[str, dict] = {
@@ -278,7 +278,7 @@ def build_gan(preset: str, **overrides) -> tuple[Generator, list[StageDiscrimina
     return G, [StageDiscriminator(s, cfg["df_dim"], cfg["text_dim"]) for s in sizes]
 
 # %% ../../nbs/38_models.attngan.ipynb #a0733097
-def load_official_checkpoint(path: str | Path,  # an official AttnGAN weight file
+def load_official(path: str | Path,  # an official AttnGAN weight file
                              module: nn.Module,  # ours: TextEncoder, ImageEncoder, Generator or StageDiscriminator
                              ) -> nn.Module:
     "Load the authors' weights into `module` (in place); a mismatch is an error naming the missing and unexpected keys."
