@@ -1,4 +1,4 @@
-"""Every loss of drawlab once, each with its formula: adversarial losses (hinge, non-saturating, least squares), the R1 penalty, the conditioning-augmentation KL term, the composite terms of LatteGAN and GeNeVA-GAN, and the GeNeVA evaluator's detection and localization losses.
+"""Every loss of drawlab once, each with its formula: adversarial losses (hinge, non-saturating, least squares), the R1 penalty, the conditioning-augmentation KL term, the composite terms of LatteGAN and GeNeVA-GAN, the GeNeVA evaluator's detection and localization losses, and AttnGAN's DAMSM word and sentence losses.
 
 Docs: https://drawlab.github.io/drawlab/losses.html.md"""
 
@@ -15,7 +15,8 @@ from torch import Tensor
 # %% auto #0
 __all__ = ['hinge_real', 'hinge_fake', 'hinge_d_loss', 'hinge_g_loss', 'nonsaturating_d_loss', 'nonsaturating_g_loss',
            'lsgan_d_loss', 'lsgan_g_loss', 'r1_penalty', 'kl_divergence', 'lattegan_d_losses', 'lattegan_g_losses',
-           'geneva_d_losses', 'class_weights', 'weighted_bce', 'localization_loss']
+           'geneva_d_losses', 'class_weights', 'weighted_bce', 'localization_loss', 'damsm_word_loss',
+           'damsm_sentence_loss']
 
 # %% ../nbs/40_losses.ipynb #30ea376f
 def hinge_real(logits: Tensor) -> Tensor:
@@ -142,3 +143,52 @@ def localization_loss(coords_pred: torch.Tensor,  # (B,C,k) localizer outputs
                       ) -> torch.Tensor:
     "Squared error of the present objects' coordinates, summed over coordinates, objects and the batch."
     return (present * (coords_pred - coords_true).pow(2).sum(-1)).sum()
+
+# %% ../nbs/40_losses.ipynb #902157f1
+def _same_class_mask(class_ids, batch: int, device) -> Tensor | None:
+    "(B,B) bool: True where samples i ≠ j share a class (None without classes)."
+    if class_ids is None: return None
+    c = torch.as_tensor(np.asarray(class_ids), device=device).reshape(-1)
+    if len(c) != batch: raise ValueError(f"class_ids: expected {batch} entries, got {len(c)}")
+    same = c[:, None] == c[None, :]
+    return same & ~torch.eye(batch, dtype=torch.bool, device=device)
+
+def _both_ways(scores: Tensor, labels: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    "Cross-entropy of (image -> caption) rows and (caption -> image) columns of a (B,B) score matrix."
+    if mask is not None: scores = scores.masked_fill(mask, -torch.inf)
+    return F.cross_entropy(scores, labels), F.cross_entropy(scores.t(), labels)
+
+def damsm_word_loss(img_features: Tensor,   # (B,D,h,w) region features of the images
+                    words_emb: Tensor,      # (B,D,L) word features of the captions (sample i's caption is image i's)
+                    labels: Tensor,         # (B,) the matching index of each row: arange(B)
+                    cap_lens: Tensor,       # (B,) words per caption (the rest of L is padding)
+                    class_ids=None,         # (B,) classes: other samples of one class are no negatives (None: all are)
+                    gamma1: float = 4.0, gamma2: float = 5.0, gamma3: float = 10.0,
+                    ) -> tuple[Tensor, Tensor, list[Tensor]]:
+    "DAMSM's word-level loss: (image->caption loss, caption->image loss, each caption's attention over its image (T_i,h,w))."
+    B, D, h, w = img_features.shape
+    if words_emb.dim() != 3 or words_emb.shape[:2] != (B, D):
+        raise ValueError(f"damsm_word_loss: expected words_emb of shape ({B},{D},L), got {tuple(words_emb.shape)}")
+    L = words_emb.shape[2]
+    lens = torch.as_tensor(cap_lens, device=words_emb.device).reshape(-1)
+    pad = torch.arange(L, device=words_emb.device)[None] >= lens[:, None]                  # (B_cap, L)
+    regions = img_features.flatten(2)                                                       # (B_img, D, R)
+    s = torch.einsum("jdr,idl->ijrl", regions, words_emb)                                   # (cap i, img j, R, L)
+    s = torch.softmax(s.masked_fill(pad[:, None, None, :], -torch.inf), dim=3)             # over the words
+    alpha = torch.softmax(gamma1 * s.transpose(2, 3), dim=3)                                # (i, j, L, R) over regions
+    context = torch.einsum("jdr,ijlr->ijld", regions, alpha)                                # (i, j, L, D)
+    cos = F.cosine_similarity(context, words_emb.transpose(1, 2)[:, None], dim=3, eps=1e-8)   # (i, j, L)
+    score = torch.logsumexp((gamma2 * cos).masked_fill(pad[:, None, :], -torch.inf), dim=2)  # (i, j)
+    maps = [alpha[i, i, :int(lens[i])].reshape(-1, h, w) for i in range(B)]
+    loss0, loss1 = _both_ways(gamma3 * score.t(), labels, _same_class_mask(class_ids, B, words_emb.device))
+    return loss0, loss1, maps
+
+def damsm_sentence_loss(cnn_code: Tensor,   # (B,D) global image codes
+                        rnn_code: Tensor,   # (B,D) sentence vectors
+                        labels: Tensor,     # (B,) arange(B)
+                        class_ids=None, gamma3: float = 10.0) -> tuple[Tensor, Tensor]:
+    "DAMSM's sentence-level loss: (image->caption, caption->image) cross-entropies of γ3·cosine similarities."
+    if cnn_code.shape != rnn_code.shape or cnn_code.dim() != 2:
+        raise ValueError(f"damsm_sentence_loss: expected two (B,D) codes, got {tuple(cnn_code.shape)} and {tuple(rnn_code.shape)}")
+    sim = F.cosine_similarity(cnn_code[:, None], rnn_code[None], dim=2, eps=1e-8)           # (img, cap)
+    return _both_ways(gamma3 * sim, labels, _same_class_mask(class_ids, len(cnn_code), cnn_code.device))
