@@ -7,7 +7,7 @@ generated from the code and the committed results rather than typed by hand.
 
 What is derived, and from where:
 - status: `built` when the system module `lib/systems/<module>.py` and its training notebook exist, `in progress`
-  when only one of them does, `planned` when neither;
+  when one of them or its networks (`lib/models/<module>.py`) do, `planned` when none;
 - notebooks: every chapter `nbs/NN_<area>.<module>.ipynb` (areas data, synth, models, systems) and every other
   notebook the system names in `SYSTEMS` that exists; those that do not exist yet are listed as planned;
 - presets: the keys of the preset dicts the system names, read from the imported code;
@@ -145,7 +145,8 @@ def status_rows() -> list[dict]:
         own, shared, planned = notebooks_of(s)
         train = s.get("train", f"train_{m}")
         has_system, has_train = module_exists(f"lib.systems.{m}"), (NBS / f"{train}.ipynb").exists()
-        status = "built" if has_system and has_train else "in progress" if has_system or has_train else "planned"
+        started = has_system or has_train or module_exists(f"lib.models.{m}")
+        status = "built" if has_system and has_train else "in progress" if started else "planned"
         presets = {}
         for what, ref in s.get("presets", {}).items():
             d = resolve(ref)
