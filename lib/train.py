@@ -155,10 +155,12 @@ class StepContext:
 # %% ../nbs/50_train.ipynb #0d7fe022
 class ShardedEpochSampler(Sampler[int]):
     "Indices of this process's share of each global batch, epoch by epoch (drop_last)."
-    def __init__(self, n: int, global_batch: int, rank: int = 0, world: int = 1, seed: int = 0):
+    def __init__(self, n: int, global_batch: int, rank: int = 0, world: int = 1, seed: int = 0,
+                 epoch_indices: bool = False):  # yield `epoch·n + i` (the dataset draws per epoch) instead of `i`
         if global_batch % world: raise ValueError(f"batch_size {global_batch} is not divisible by {world} processes")
         if n < global_batch: raise ValueError(f"the dataset has {n} items, fewer than one batch of {global_batch}")
         self.n, self.global_batch, self.rank, self.world, self.seed = n, global_batch, rank, world, seed
+        self.epoch_indices = epoch_indices
         self.per_rank = global_batch // world
         self.batches_per_epoch = n // global_batch
         self.epoch, self.start_batch = 0, 0
@@ -169,6 +171,7 @@ class ShardedEpochSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(_seed_of(self.seed, "epoch", self.epoch)))
+        if self.epoch_indices: perm = perm + self.epoch * self.n
         for b in range(self.start_batch, self.batches_per_epoch):
             lo = b * self.global_batch + self.rank * self.per_rank
             yield from perm[lo:lo + self.per_rank].tolist()
@@ -488,7 +491,8 @@ class _SetUp:
         self.schedulers = system.schedulers(opts)
         check_system(system, opts, self.schedulers)
 
-        self.sampler = ShardedEpochSampler(len(self.dataset), cfg.batch_size, acc.process_index, world, cfg.seed)
+        self.sampler = ShardedEpochSampler(len(self.dataset), cfg.batch_size, acc.process_index, world, cfg.seed,
+                                           epoch_indices=getattr(self.dataset, "epoch_indices", False))
         self.loader = DataLoader(self.dataset, batch_size=self.micro_batch, sampler=self.sampler, drop_last=True,
                                  num_workers=cfg.num_workers, collate_fn=system.collate_fn,
                                  persistent_workers=False, pin_memory=acc.device.type == "cuda",

@@ -206,6 +206,8 @@ def augment_official(image: Image.Image, size: int, rng: np.random.Generator) ->
 # %% ../../nbs/12_data.captions.ipynb #61136277
 class CaptionImages(Dataset):
     "A split of a caption dataset as training items: the picture at each scale and one caption as word ids."
+    epoch_indices = True   # the engine's sampler numbers items by epoch: a new caption and augmentation each epoch
+
     def __init__(self,
                  data: CaptionData | str | Path,  # `read_caption_data`'s result or the folder
                  split: str = "train",
