@@ -29,7 +29,8 @@ from ..train import TRAIN_RULES, Engine, Evaluate, GANSystem, Phase, TrainConfig
 # %% auto #0
 __all__ = ['ATTNGAN_DEFAULTS', 'ATTNGAN_PRESETS_TRAIN', 'ATTNGAN_RULES', 'default_captions_dir', 'prepare_captions', 'DAMSM',
            'ClippedAdam', 'damsm_losses', 'DAMSMSystem', 'save_damsm', 'load_damsm', 'd_stage_loss', 'AttnGANSystem',
-           'rprecision_scores', 'rprecision_metric', 'attngan_params', 'pretrain_damsm', 'train_attngan', 'main']
+           'rprecision_scores', 'rprecision_metric', 'attngan_params', 'pretrain_damsm', 'train_attngan', 'main',
+           'attention_figure']
 
 # %% ../../nbs/76_systems.attngan.ipynb #9183fe1b
 def default_captions_dir() -> Path: return data_root() / "synthetic" / "birds"
@@ -298,3 +299,29 @@ def main(argv: list[str] | None = None):
     "Command line: `python -m lib.systems.attngan --preset smoke --run_name x` (every ATTNGAN_DEFAULTS key is an option)."
     return cli(train_attngan, ATTNGAN_DEFAULTS, ATTNGAN_PRESETS_TRAIN, "Train AttnGAN with the drawlab engine.", argv,
                numbers=("damsm_weight", "time_limit_s"))
+
+# %% ../../nbs/76_systems.attngan.ipynb #edac898c
+@torch.no_grad()
+def attention_figure(G: nn.Module, text: TextEncoder, caption: list[int], ixtoword: dict[int, str],
+                     z_dim: int, seed: int = 0, scale: int = 2):
+    "A matplotlib figure: the caption's pictures at every stage, then each word's attention map on the last picture."
+    import matplotlib.pyplot as plt
+    device = next(G.parameters()).device
+    caps = torch.tensor([caption], device=device)
+    words, sent = text(caps, torch.tensor([len(caption)]))
+    z = torch.randn(1, z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+    images, maps, _, _ = G(z, sent, words, caps == 0, sample_condition=False)
+    show = lambda x: ((x[0].permute(1, 2, 0).cpu() + 1) / 2).clamp(0, 1).numpy()
+    n = max(len(images), len(caption))
+    fig, ax = plt.subplots(2, n, figsize=(1.4 * n, 3.2), squeeze=False)
+    for a in ax.flat: a.axis("off")
+    for i, im in enumerate(images): ax[0, i].imshow(show(im)); ax[0, i].set_title(f"{im.shape[-1]} px", fontsize=7)
+    last = show(images[-1])
+    att = F.interpolate(maps[-1], size=last.shape[:2], mode="bilinear", align_corners=False)[0].cpu().numpy() if maps else None
+    for t, w in enumerate(caption):
+        ax[1, t].imshow(last)
+        if att is not None: ax[1, t].imshow(att[t] / max(att[t].max(), 1e-8), cmap="magma", alpha=0.6)
+        ax[1, t].set_title(ixtoword.get(int(w), "?"), fontsize=7)
+    fig.suptitle(" ".join(ixtoword.get(int(w), "?") for w in caption), fontsize=8)
+    plt.tight_layout()
+    return fig
