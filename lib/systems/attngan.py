@@ -225,17 +225,20 @@ def rprecision_metric(engine) -> dict[str, float]:
 # %% ../../nbs/76_systems.attngan.ipynb #7430282a
 ATTNGAN_DEFAULTS = dict(
     run_name="attngan", out_root=None, data_dir=None, synthetic_images=1000, model_preset="cpu-demo",
-    model_overrides={}, inception_weights=None, damsm_dir=None, damsm_steps=600, damsm_lr=2e-3,
-    steps=600, batch_size=16, lr_g=2e-4, lr_d=2e-4, damsm_weight=None, kl_weight=1.0, ema_decay=0.999,
-    precision="auto", seed=0, log_every=25, sample_every=0, eval_every=0, eval_images=200, ckpt_every=100,
+    model_overrides={}, inception_weights=None, damsm_dir=None, damsm_steps=1500, damsm_lr=2e-3,
+    steps=2000, batch_size=16, lr_g=2e-4, lr_d=2e-4, damsm_weight=None, kl_weight=1.0, ema_decay=0.99,
+    precision="auto", seed=0, log_every=25, sample_every=0, eval_every=500, eval_images=200, ckpt_every=250,
     keep_ckpts=3, resume="latest", num_workers=0, progress=True, time_limit_s=None)
 ATTNGAN_PRESETS_TRAIN = {
     "cpu-demo": {},
     "paper-birds": dict(model_preset="paper-birds", batch_size=20, steps=600 * 442, damsm_steps=200 * 442,
-                        eval_images=30000, ckpt_every=5000, num_workers=4, damsm_weight=5.0),
+                        ema_decay=0.999, eval_every=5000, eval_images=30000, ckpt_every=5000, num_workers=4,
+                        damsm_weight=5.0),
     "paper-coco": dict(model_preset="paper-coco", batch_size=14, steps=120 * 5862, damsm_steps=120 * 1725,
-                       eval_images=30000, ckpt_every=5000, num_workers=4, damsm_weight=50.0),
-    "smoke": dict(steps=4, damsm_steps=4, batch_size=4, synthetic_images=60, eval_images=10, log_every=2, ckpt_every=2),
+                       ema_decay=0.999, eval_every=5000, eval_images=30000, ckpt_every=5000, num_workers=4,
+                       damsm_weight=50.0),
+    "smoke": dict(steps=4, damsm_steps=4, batch_size=4, synthetic_images=60, eval_every=0, eval_images=10, log_every=2,
+                  ckpt_every=2),
 }
 ATTNGAN_RULES = {**TRAIN_RULES, "run_name": a_text(), "out_root": a_path(none=True), "data_dir": a_path(none=True),
                  "synthetic_images": an_int(ge=20), "model_preset": a_text(), "model_overrides": a_dict(),
