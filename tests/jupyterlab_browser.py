@@ -44,6 +44,16 @@ TOKEN = "drawlab-test"
 # becomes when its model cannot be found or rendered
 DISCONNECTED = ".jupyter-widgets-disconnected, .jupyter-widgets-error-widget"
 BROKEN_TEXT = ("Error displaying widget", "Error rendering output item", "model not found")
+KERNELSPEC = {"name": "drawlab", "display_name": "drawlab", "language": "python"}   # as nbdev-clean writes it
+
+
+def write_notebook(path: Path, cells: list[str]) -> str:
+    "A notebook of `cells` (not run) on the drawlab kernel, written to `path`; its name, for JupyterLab."
+    import nbformat
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = KERNELSPEC
+    nbformat.write(nb, path)
+    return path.name
 
 
 def chromedriver() -> str:

@@ -14,15 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT
-from jupyterlab_browser import notebook_in_lab
-
-
-def write_notebook(path: Path, cells: list[str]) -> str:
-    "A notebook of `cells` (not run) on the drawlab kernel, written to `path`; its name, for JupyterLab."
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {"name": "drawlab", "display_name": "drawlab", "language": "python"}
-    nbformat.write(nb, path)
-    return path.name
+from jupyterlab_browser import KERNELSPEC, notebook_in_lab, write_notebook
 
 
 def pixels(png: bytes) -> np.ndarray:
@@ -138,7 +130,7 @@ def tutorial_on(run: Path, path: Path) -> str:
     cell.source = f"run = {str(run)!r}\nsteps = 2\nseed = 0"
     for c in nb.cells:
         if c.cell_type == "code": c.outputs, c.execution_count = [], None
-    nb.metadata["kernelspec"] = {"name": "drawlab", "display_name": "drawlab", "language": "python"}
+    nb.metadata["kernelspec"] = KERNELSPEC
     nbformat.write(nb, path)
     return path.name
 

@@ -22,24 +22,14 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from jupyterlab_browser import notebook_in_lab  # noqa: E402
-
-KERNEL = {"name": "drawlab", "display_name": "drawlab", "language": "python"}
-
-
-def write_notebook(path: Path, cells: list[str]) -> str:
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = KERNEL
-    nbformat.write(nb, path)
-    return path.name
-
+from jupyterlab_browser import KERNELSPEC, notebook_in_lab, write_notebook  # noqa: E402
 
 def draw_app(run: Path, folder: Path, out: Path, turns: int = 3) -> Path:
     "The draw tutorial on `run`, `turns` of the dataset's example instructions typed in, its app saved to `out`."
     nb = nbformat.read(ROOT / "nbs" / "tutorials" / "draw_with_lattegan.ipynb", as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     cell.source += f"\nrun = {str(run)!r}"
-    nb.metadata["kernelspec"] = KERNEL
+    nb.metadata["kernelspec"] = KERNELSPEC
     nbformat.write(nb, folder / "draw.ipynb")
     from lib.apps.draw import DrawSession
     examples = DrawSession.from_run(run).examples[:turns]

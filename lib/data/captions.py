@@ -7,10 +7,9 @@ Docs: https://drawlab.github.io/drawlab/data.captions.html.md"""
 # %% ../../nbs/12_data.captions.ipynb #4264faf5
 from __future__ import annotations
 
-import io
 import re
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 

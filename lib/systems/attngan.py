@@ -8,17 +8,14 @@ Docs: https://drawlab.github.io/drawlab/systems.attngan.html.md"""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..core import RunDir, a_dict, a_number, a_path, a_text, an_int, check_params, cli, data_root, make_config, write_json
-from ..data.captions import CAPTION_DATASETS, CaptionImages, read_caption_data
+from ..data.captions import CaptionImages, read_caption_data
 from ..losses import damsm_sentence_loss, damsm_word_loss, kl_divergence
 from ..metrics import register_metric
 from ..metrics.rprecision import mismatched_indices, r_precision
@@ -99,7 +96,7 @@ def save_damsm(folder: str | Path, text: TextEncoder, image: ImageEncoder, prese
     from lib.core import atomic_torch_save
     folder = Path(folder)
     atomic_torch_save(text.state_dict(), folder / "text_encoder.pth")
-    atomic_torch_save({k: v for k, v in image.state_dict().items()}, folder / "image_encoder.pth")
+    atomic_torch_save(image.state_dict(), folder / "image_encoder.pth")
     write_json(folder / "damsm.json", {"preset": preset, "overrides": overrides, "vocab_size": text.vocab_size,
                                        "data_dir": str(data_dir)})
     return folder
@@ -254,15 +251,16 @@ def attngan_params(preset: str | None = "cpu-demo", **params) -> dict:
     check_params(p, ATTNGAN_RULES, "the AttnGAN parameters", bad)
     return p
 
-def _dataset(p: dict, split: str, cfg: dict) -> CaptionImages:
+def _datasets(p: dict, cfg: dict, *splits: str) -> list[CaptionImages]:
+    "The run's splits as CaptionImages, the folder read once."
     data = read_caption_data(prepare_captions(p["data_dir"], p["synthetic_images"], p["seed"]), log=None)
-    return CaptionImages(data, split, image_size=cfg["image_size"], branches=cfg["branches"], seed=p["seed"])
+    return [CaptionImages(data, s, image_size=cfg["image_size"], branches=cfg["branches"], seed=p["seed"]) for s in splits]
 
 def pretrain_damsm(preset: str | None = "cpu-demo", **params) -> Path:
     "Train the DAMSM encoders (a run `<run_name>-damsm`); returns the folder with `text_encoder.pth`, `image_encoder.pth`, `damsm.json`."
     p = attngan_params(preset, **params)
     cfg = attngan_config(p["model_preset"], **p["model_overrides"])
-    train = _dataset(p, "train", cfg)
+    train, = _datasets(p, cfg, "train")
     torch.manual_seed(p["seed"])
     text, image = build_damsm(p["model_preset"], len(train.data.ixtoword), p["inception_weights"], **p["model_overrides"])
     run = RunDir(f"{p['run_name']}-damsm", root=p["out_root"])
@@ -277,7 +275,7 @@ def train_attngan(preset: str | None = "cpu-demo", **params) -> Engine:
     "Train AttnGAN (DAMSM pre-training first when `damsm_dir` is None and the run's own DAMSM folder lacks the encoders)."
     p = attngan_params(preset, **params)
     cfg = attngan_config(p["model_preset"], **p["model_overrides"])
-    train, test = _dataset(p, "train", cfg), _dataset(p, "test", cfg)
+    train, test = _datasets(p, cfg, "train", "test")
     kind = train.data.kind
     damsm_weight = p["damsm_weight"] if p["damsm_weight"] is not None else {"birds": 5.0, "coco": 50.0}[kind]
     damsm_dir = Path(p["damsm_dir"]) if p["damsm_dir"] else RunDir(f"{p['run_name']}-damsm", root=p["out_root"]).path
