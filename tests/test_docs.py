@@ -261,8 +261,8 @@ def test_navigation_links_the_reader_in(site):
                    "data.geneva.html", "models.lattegan.html", "train.html", "runs.html", "apps.draw.html"):
         assert any(urlsplit(l).path == target for l in index.links), f"the landing page does not link {target}"
     nav = nav_sections(site)
-    assert sorted(nav["Jobs"]) == ["create_embeddings.md", "pretrain_tirg.md", "train_geneva_evaluator.md",
-                                   "train_lattegan.md", "train_toy2d.md"], nav["Jobs"]
+    assert sorted(nav["Jobs"]) == ["create_embeddings.md", "pretrain_damsm.md", "pretrain_tirg.md", "train_attngan.md",
+                                   "train_geneva_evaluator.md", "train_lattegan.md", "train_toy2d.md"], nav["Jobs"]
     assert {"core.md", "train.md", "runs.md"} <= set(nav["Engine"]) and not any(p.startswith("train_") for p in nav["Engine"])
     assert nav["Tutorials"][0] == "tutorials/installation.md"
     job = (site / "train_lattegan.html").read_text()
@@ -270,6 +270,7 @@ def test_navigation_links_the_reader_in(site):
     assert "A job: run it with papermill" in text and "papermill nbs/train_lattegan.ipynb" in text
     assert "A job: run it with papermill" not in (site / "train.html").read_text()
     for page, picture in (("tutorials/draw_with_lattegan.html", "images/draw_app.png"),
+                          ("tutorials/caption_to_image.html", "images/caption_app.png"),
                           ("data.geneva.html", "images/episode_browser.png")):
         assert f'src="{picture}"' in (site / page).read_text(), f"{page} does not show {picture}"
         assert (site / page).parent.joinpath(picture).is_file()
@@ -287,3 +288,25 @@ def test_api_index_lists_every_exported_function_and_class(site):
         names = [n for n in getattr(m, "__all__", []) if inspect.isfunction(getattr(m, n)) or inspect.isclass(getattr(m, n))]
         missing += [f"{mod}.{n}" for n in names if n.lower() not in listed]
     assert not missing, f"exported but not in the API index: {missing}"
+
+
+def test_doc_build_reruns_only_import_cells():
+    """nbdev's doc processor re-runs, in a fresh shell, every cell of a documented notebook that contains an import
+    (its `exec_show_docs`): such a cell must hold imports only, else its work runs twice and without the state the
+    cells between them built (a temporary folder made again, a file the skipped cells wrote missing)."""
+    import ast
+    bad = []
+    for nb in sorted((ROOT / "nbs").rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in nb.parts: continue
+        cells = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+        sources = ["".join(c["source"]) for c in cells]
+        if not any(re.search(r"^#\|\s*export|show_doc\(", s, re.M) for s in sources): continue   # nbdev adds no docs
+        for i, src in enumerate(sources):
+            if re.search(r"^#\|\s*(export|exports|exporti|exec_doc|eval:\s*false)", src, re.M | re.I) or "nbdev_export()" in src:
+                continue
+            try: tree = ast.parse("\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!"))))
+            except SyntaxError: continue
+            has_import = any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(tree))
+            if has_import and not all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body):
+                bad.append(f"{nb.relative_to(ROOT)} code cell {i}: {src.splitlines()[0][:70]!r}")
+    assert not bad, "cells that mix imports with other code (put the imports in a cell of their own):\n" + "\n".join(bad)
