@@ -17,8 +17,8 @@ from typing import Iterable, Sequence
 from .core import outputs_root
 
 # %% auto #0
-__all__ = ['Run', 'load_run', 'find_runs', 'eval_metrics', 'smooth', 'plot_curves', 'pick_steps', 'show_samples', 'RunTable',
-           'differing_params', 'compare_runs']
+__all__ = ['Run', 'load_run', 'find_runs', 'eval_metrics', 'training_seconds', 'smooth', 'plot_curves', 'pick_steps',
+           'show_samples', 'RunTable', 'differing_params', 'compare_runs']
 
 # %% ../nbs/85_runs.ipynb #69224e2c
 _SAMPLE = re.compile(r"^step-(\d+)\.png$")
@@ -123,6 +123,16 @@ def find_runs(root: str | Path | None = None) -> list[Run]:
 def eval_metrics(run: Run) -> list[str]:
     "The names of the metrics evaluated in `run`, in order of first appearance."
     return list(dict.fromkeys(r["metric"] for r in run.records if r.get("kind") == "eval" and "metric" in r))
+
+def training_seconds(train: Sequence[dict],        # a run's train records (`kind` 'train'), oldest first
+                     upto_step: int | None = None,  # only the records up to this step
+                     ) -> float:
+    "Time spent training, evaluations and snapshots excluded: each logging interval's images over its throughput."
+    seen, total = 0, 0.0
+    for r in train:
+        if upto_step is not None and r["step"] > upto_step: break
+        total, seen = total + (r["images"] - seen) / r["images_per_s"], r["images"]
+    return total
 
 # %% ../nbs/85_runs.ipynb #6597ade3
 def smooth(values: Sequence[float], window: int = 1) -> list[float]:

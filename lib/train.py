@@ -34,16 +34,16 @@ from tqdm.auto import tqdm
 from tqdm.std import tqdm as tqdm_text
 
 from .core import (PRECISIONS, RunDir, UnsafeFileError, a_file, a_flag, a_list, a_number, a_text, an_int,
-                      atomic_torch_save, atomic_write, check_params, one_of, pick_precision, read_json, safe_torch_load,
-                      unsafe_imports, write_json)
+                      atomic_torch_save, atomic_write, check_params, one_of, outputs_root, pick_precision, read_json,
+                      safe_torch_load, unsafe_imports, write_json)
 from .metrics import METRICS
 
 # %% auto #0
 __all__ = ['TRAIN_RULES', 'CKPT_VERSION', 'CONVERT_COMMAND', 'Phase', 'GANSystem', 'Nets', 'StepContext', 'ShardedEpochSampler',
            'TrainConfig', 'rng_state', 'plain_rng_state', 'set_rng_state', 'CheckpointError', 'NonFiniteError',
            'plain_data', 'check_plain', 'convert_checkpoint', 'load_checkpoint', 'list_checkpoints',
-           'latest_checkpoint', 'ema_generator_state', 'convert_checkpoint_file', 'Callback', 'Evaluate', 'EarlyStop',
-           'check_system', 'save_image_grid', 'Engine', 'launch', 'main']
+           'latest_checkpoint', 'run_checkpoint', 'ema_generator_state', 'convert_checkpoint_file', 'Callback',
+           'Evaluate', 'EarlyStop', 'check_system', 'save_image_grid', 'Engine', 'launch', 'main']
 
 # %% ../nbs/50_train.ipynb #06e7de5e
 @dataclass(frozen=True)
@@ -336,6 +336,18 @@ def latest_checkpoint(folder: str | Path, warn: Callable[[str], Any] = print) ->
         try: return path, load_checkpoint(path)
         except CheckpointError as e: warn(f"skipping a broken checkpoint: {e}")
     return None
+
+def run_checkpoint(run,              # a run folder, its name under outputs/runs, a `lib.runs.Run`, or a checkpoint file
+                   how_to_train: str = "train the run first",   # said when the run has no checkpoint yet
+                   ) -> tuple[Path, dict]:
+    "(path, checkpoint): the checkpoint file given, or the newest loadable one of the run."
+    path = Path(getattr(run, "path", run))
+    if not path.exists() and len(path.parts) == 1: path = outputs_root() / "runs" / path   # a run's name
+    if not path.exists(): raise FileNotFoundError(f"{path}: no such run folder or checkpoint file")
+    if path.is_file(): return path, load_checkpoint(path)
+    found = latest_checkpoint(path / "checkpoints")
+    if found is None: raise FileNotFoundError(f"{path / 'checkpoints'}: no checkpoint to draw with ({how_to_train})")
+    return found
 
 def ema_generator_state(ckpt: dict) -> dict[str, torch.Tensor]:
     "A checkpoint's EMA weights as the averaged net's own `state_dict` (the engine stores the `AveragedModel`); any layout."

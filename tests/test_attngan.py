@@ -27,7 +27,9 @@ def test_notebooks_pretrain_then_train_on_two_processes_and_resume(tmp_path, dat
     papermill("train_attngan.ipynb", tmp_path / "b.ipynb", steps=6, **common)   # the same run, longer: resumes
     assert "resumed from" in (out / "gan" / "log.txt").read_text()
     evals = [json.loads(l) for l in (out / "gan" / "metrics.jsonl").read_text().splitlines() if '"eval"' in l]
-    assert [e["step"] for e in evals] == [4, 6] and all({"R", "real_R", "blind_R"} <= set(e) for e in evals)
+    rp, fd = ([e for e in evals if e["metric"] == m] for m in ("rprecision", "fid"))
+    assert [e["step"] for e in rp] == [4, 6] and all({"R", "real_R", "blind_R"} <= set(e) for e in rp)
+    assert [e["step"] for e in fd] == [4, 6] and all({"FD_damsm", "real_FD_damsm", "blind_FD_damsm"} <= set(e) for e in fd)
     assert (out / "gan" / "samples" / "attention.png").exists()
 
 

@@ -2,8 +2,8 @@
 Run → Run All Cells, and its widgets dragged, typed into and clicked (tests/jupyterlab_browser.py); each test asserts
 what the person sees change, and keeps a screenshot after every step under build/docs/screenshots/ (widgets-*.png).
 
-Every app we ship joins this file when it lands. Both tests are in the default run (about 20 s each on an idle
-machine; the draw app first trains a tiny checkpoint)."""
+Every app we ship joins this file when it lands. All are in the default run (about 20 s each on an idle
+machine; the draw and caption apps first train a tiny checkpoint)."""
 import io
 import json
 from pathlib import Path
@@ -198,3 +198,83 @@ def test_draw_app_draws_undoes_and_starts_over(tiny_run, tmp_path):
         assert np.array_equal(picture(), background), "Start over did not return to the background"
         assert thumbnails() == [] and not page.widget("Undo").is_enabled()
         page.screenshot("widgets-draw-app-4-start-over", of=page.widget(box))
+
+
+# -- the caption app (lib.apps.caption.caption_app), as nbs/tutorials/caption_to_image.ipynb shows it ------------------
+
+CAPTION_TUTORIAL = ROOT / "nbs" / "tutorials" / "caption_to_image.ipynb"
+
+
+@pytest.fixture(scope="module")
+def tiny_attngan(tmp_path_factory) -> Path:
+    "A four-step AttnGAN run (smoke preset) on a 60-picture synthetic folder: the app's plumbing is under test."
+    import os
+    from lib.systems.attngan import train_attngan
+    work = tmp_path_factory.mktemp("tiny-attngan")
+    old = os.environ.get("DRAWLAB_DATA")
+    os.environ["DRAWLAB_DATA"] = str(work / "data")
+    try: return train_attngan("smoke", out_root=work / "runs", run_name="tiny", progress=False).run.path
+    finally:
+        if old is None: del os.environ["DRAWLAB_DATA"]
+        else: os.environ["DRAWLAB_DATA"] = old
+
+
+def test_caption_app_draws_stages_and_each_words_attention(tiny_attngan, tmp_path):
+    from lib.apps.caption import CaptionSession
+    from lib.data.geneva import tensor_to_image
+    nb = nbformat.read(CAPTION_TUTORIAL, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source = f"run = {str(tiny_attngan)!r}\ndamsm_steps = 2\nsteps = 2\nseed = 0"
+    for c in nb.cells:
+        if c.cell_type == "code": c.outputs, c.execution_count = [], None
+    nb.metadata["kernelspec"] = KERNELSPEC
+    nbformat.write(nb, tmp_path / "caption_to_image.ipynb")
+    session = CaptionSession.from_run(tiny_attngan)   # the same drawings, made here to compare with what is shown
+    caption = session.examples[0]
+    want = session.draw(caption)
+    scale, box = 3, "type a caption, then Enter"      # caption_app's default scale; the box's placeholder
+    last = want.images[-1].shape[-1]
+
+    def close(a: np.ndarray, b: np.ndarray) -> bool:   # the kernel may run another thread count: last-bit float noise
+        return a.shape == b.shape and int(np.abs(a.astype(int) - b.astype(int)).max()) <= 2
+
+    with notebook_in_lab(tmp_path, "caption_to_image.ipynb", "widgets-caption-app") as page:
+        page.open().run_all(timeout=600)
+        app = page.find(".jp-CodeCell .jp-OutputArea-output")[-1]   # the last cell shows the app
+        def status() -> str: return page.html_text(within=app)[0]
+        def stages() -> list[np.ndarray]:
+            pics = page.images(app)[:len(want.images)]
+            return [unscaled(page.image_bytes(p), scale * last // want.images[i].shape[-1]) for i, p in enumerate(pics)]
+        def attention() -> np.ndarray: return unscaled(page.image_bytes(page.images(app)[len(want.images)]), scale)
+
+        page.wait(lambda: status() == "type a caption, or pick one of the dataset's", "the app's first status")
+        assert not page.widget("Other noise").is_enabled()
+
+        # type a caption and press Enter: every stage at its own size, the first word's attention on the last
+        page.type(box, caption)
+        page.wait(lambda: status() == f"drawn: {' '.join(want.words)} (noise 0)", "the caption drawn", timeout=120)
+        shown = stages()
+        assert [s.shape[0] for s in shown] == [im.shape[-1] for im in want.images], [s.shape for s in shown]
+        assert all(close(s, tensor_to_image(im)) for s, im in zip(shown, want.images)), "the stages are not the caption's"
+        assert close(attention(), want.overlay(0)), "the map shown is not the first word's"
+        page.screenshot("widgets-caption-app-1-drawn", of=page.widget(box))
+
+        # click another word: its map
+        word = want.words[1] if want.words[1] != want.words[0] else f"{want.words[1]} (2)"
+        page.click(word)
+        page.wait(lambda: close(attention(), want.overlay(1)), f"the attention map of {word!r}")
+        page.screenshot("widgets-caption-app-2-word", of=page.widget(box))
+
+        # Other noise: the same caption, the next seed's sample
+        page.click("Other noise")
+        page.wait(lambda: status().endswith("(noise 1)"), "the caption drawn with noise 1")
+        other = session.draw(caption, seed=1)
+        assert not np.array_equal(tensor_to_image(other.images[-1]), tensor_to_image(want.images[-1]))   # another sample
+        assert close(stages()[-1], tensor_to_image(other.images[-1])) and not np.array_equal(stages()[-1], shown[-1])
+        page.screenshot("widgets-caption-app-3-other-noise", of=page.widget(box))
+
+        # a caption without a known word: said, the drawing kept
+        page.type(box, "zyzzyva quux")
+        page.wait(lambda: status() == "no word of the caption is in the vocabulary: zyzzyva, quux", "the refusal")
+        assert close(stages()[-1], tensor_to_image(other.images[-1]))
+        page.screenshot("widgets-caption-app-4-unknown-words", of=page.widget(box))

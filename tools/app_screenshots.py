@@ -1,12 +1,15 @@
 """The static pictures of the widget apps that the docs show next to their tutorials, taken in real JupyterLab.
 
     python tools/app_screenshots.py --run outputs/runs/main-job-lattegan-s0    # a trained LatteGAN run
+    python tools/app_screenshots.py --attngan-run outputs/runs/attngan-main    # a trained AttnGAN run (caption app)
 
 Each app is opened as a reader opens it -- its notebook run with Run All Cells in JupyterLab in headless Chromium
 (tests/jupyterlab_browser.py, the harness of the widget tests) -- used a little, and its output area saved as a PNG:
 
 - `nbs/tutorials/images/draw_app.png`: the draw tutorial on `--run`, after three of the dataset's instructions;
-- `nbs/images/episode_browser.png`: `browse_episodes` on that run's validation dialogues, at turn 2.
+- `nbs/images/episode_browser.png`: `browse_episodes` on that run's validation dialogues, at turn 2;
+- `nbs/tutorials/images/caption_app.png`: the caption tutorial on `--attngan-run`, a test caption drawn, its
+  second word's attention shown.
 
 The pictures are committed; run this again when an app's look changes (it takes about a minute).
 """
@@ -62,15 +65,44 @@ def episode_browser(run: Path, folder: Path, out: Path) -> Path:
     return out
 
 
+def caption_app(run: Path, folder: Path, out: Path) -> Path:
+    "The caption tutorial on `run`, the first example caption drawn and its second word chosen, its app saved to `out`."
+    nb = nbformat.read(ROOT / "nbs" / "tutorials" / "caption_to_image.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source += f"\nrun = {str(run)!r}"
+    nb.metadata["kernelspec"] = KERNELSPEC
+    nbformat.write(nb, folder / "caption.ipynb")
+    from lib.apps.caption import CaptionSession
+    session = CaptionSession.from_run(run)
+    drawing = session.draw(session.examples[0])
+    box = "type a caption, then Enter"
+    with notebook_in_lab(folder, "caption.ipynb", "docs-caption-app") as page:
+        page.open().run_all(timeout=600)
+        app = page.find(".jp-CodeCell .jp-OutputArea-output")[-1]
+        page.type(box, session.examples[0])
+        page.wait(lambda: page.html_text(within=app)[0].startswith("drawn: "), "the caption drawn", timeout=120)
+        page.click(drawing.words[1] if drawing.words[1] != drawing.words[0] else f"{drawing.words[1]} (2)")
+        page.screenshot("docs-caption-app", of=page.widget(box))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        app.screenshot(str(out))
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", type=Path, required=True, help="a trained LatteGAN run folder (e.g. the main job's)")
+    ap.add_argument("--run", type=Path, help="a trained LatteGAN run folder (e.g. the main job's)")
+    ap.add_argument("--attngan-run", type=Path, help="a trained AttnGAN run folder (e.g. the AttnGAN main job's)")
     args = ap.parse_args(argv)
-    run = args.run.resolve()
-    with tempfile.TemporaryDirectory() as d:
-        print(draw_app(run, Path(d), ROOT / "nbs" / "tutorials" / "images" / "draw_app.png"))
-    with tempfile.TemporaryDirectory() as d:
-        print(episode_browser(run, Path(d), ROOT / "nbs" / "images" / "episode_browser.png"))
+    if not (args.run or args.attngan_run): ap.error("give --run, --attngan-run or both")
+    if args.run:
+        run = args.run.resolve()
+        with tempfile.TemporaryDirectory() as d:
+            print(draw_app(run, Path(d), ROOT / "nbs" / "tutorials" / "images" / "draw_app.png"))
+        with tempfile.TemporaryDirectory() as d:
+            print(episode_browser(run, Path(d), ROOT / "nbs" / "images" / "episode_browser.png"))
+    if args.attngan_run:
+        with tempfile.TemporaryDirectory() as d:
+            print(caption_app(args.attngan_run.resolve(), Path(d), ROOT / "nbs" / "tutorials" / "images" / "caption_app.png"))
 
 
 if __name__ == "__main__":

@@ -11,13 +11,12 @@ import html
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from fastcore.basics import patch
 
-from ..core import outputs_root, pick_device
+from ..core import pick_device
 from ..data.embeddings import TurnEmbeddings
 from ..data.geneva import GeNeVAEpisodes, image_to_tensor, num_classes_of, png_bytes, tensor_to_image
 from ..models.lattegan import build, truncated_noise
@@ -25,7 +24,7 @@ from ..nn.layers import refresh_spectral_norms
 from ..nn.text import dialogue_text, embed_turns, load_text_encoder
 from ..systems.geneva import dataset_paths
 from ..systems.tirg import read_tirg_info
-from ..train import CheckpointError, ema_generator_state, latest_checkpoint, load_checkpoint
+from ..train import CheckpointError, ema_generator_state, run_checkpoint
 
 # %% auto #0
 __all__ = ['DrawSession', 'plot_session', 'draw_app']
@@ -132,17 +131,7 @@ def from_run(cls: DrawSession,
               seed: int = 0,
               ) -> DrawSession:
     "A session on the EMA generator of a LatteGAN run's newest loadable checkpoint (or of the checkpoint given)."
-    path = Path(getattr(run, "path", run))
-    if not path.exists() and len(path.parts) == 1: path = outputs_root() / "runs" / path   # a run's name
-    if not path.exists(): raise FileNotFoundError(f"{path}: no such run folder or checkpoint file")
-    if path.is_dir():
-        found = latest_checkpoint(path / "checkpoints")
-        if found is None:
-            raise FileNotFoundError(f"{path / 'checkpoints'}: no checkpoint to draw with (train the run first, "
-                                    f"e.g. papermill nbs/train_lattegan.ipynb)")
-        path, ckpt = found
-    else:
-        ckpt = load_checkpoint(path)
+    path, ckpt = run_checkpoint(run, "train the run first, e.g. papermill nbs/train_lattegan.ipynb")
     params = ckpt.get("params") or {}
     missing = [k for k in ("model", "model_preset", "dataset") if k not in params]
     if missing: raise CheckpointError(f"{path}: params lack {missing}: not a checkpoint of train_lattegan")

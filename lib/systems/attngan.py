@@ -18,6 +18,7 @@ from ..core import RunDir, a_dict, a_number, a_path, a_text, an_int, check_param
 from ..data.captions import CaptionImages, read_caption_data
 from ..losses import damsm_sentence_loss, damsm_word_loss, kl_divergence
 from ..metrics import register_metric
+from ..metrics.fid import FeatureNet, frechet_distance, inception_score
 from ..metrics.rprecision import mismatched_indices, r_precision
 from ..models.attngan import ATTNGAN_PRESETS, ImageEncoder, TextEncoder, attngan_config, build_damsm, build_gan
 from ..synth.captions import make_captions_dataset
@@ -26,8 +27,8 @@ from ..train import TRAIN_RULES, Engine, Evaluate, GANSystem, Phase, TrainConfig
 # %% auto #0
 __all__ = ['ATTNGAN_DEFAULTS', 'ATTNGAN_PRESETS_TRAIN', 'ATTNGAN_RULES', 'default_captions_dir', 'prepare_captions', 'DAMSM',
            'ClippedAdam', 'damsm_losses', 'DAMSMSystem', 'save_damsm', 'load_damsm', 'd_stage_loss', 'AttnGANSystem',
-           'rprecision_scores', 'rprecision_metric', 'attngan_params', 'pretrain_damsm', 'train_attngan', 'main',
-           'attention_figure']
+           'EvalPictures', 'rprecision_scores', 'fd_scores', 'rprecision_metric', 'fid_metric', 'attngan_params',
+           'pretrain_damsm', 'train_attngan', 'main', 'draw_caption', 'attention_figure']
 
 # %% ../../nbs/76_systems.attngan.ipynb #9183fe1b
 def default_captions_dir() -> Path: return data_root() / "synthetic" / "birds"
@@ -181,48 +182,90 @@ class AttnGANSystem(GANSystem):
         return G_ema(z, sentence, words, caps == 0, sample_condition=False)[0][-1]
 
 # %% ../../nbs/76_systems.attngan.ipynb #658fa32e
+class EvalPictures:
+    "The test items' captions encoded once; `draw`/`real` yield the pictures of a range of items, batch by batch."
+    def __init__(self, G: nn.Module, text: TextEncoder, data: CaptionImages, z_dim: int, device, seed: int = 0,
+                 batch: int = 50):
+        self.G, self.data, self.device, self.batch = G, data, device, batch
+        items = [data.data.captions[data.split][i * data.data.captions_per_image] for i in range(len(data))]
+        L = data.words_num
+        caps = torch.zeros(len(items), L, dtype=torch.long)
+        lens = torch.tensor([min(len(c), L) for c in items])
+        for i, c in enumerate(items): caps[i, :lens[i]] = torch.tensor(c[:L])
+        caps, lens = caps.to(device), lens.to(device)
+        with torch.no_grad():
+            words, sent = zip(*[text(caps[i:i + batch], lens[i:i + batch]) for i in range(0, len(caps), batch)])
+        self.words, self.sent, self.pad = torch.cat(words), torch.cat(sent), caps == 0
+        self.z = torch.randn(len(items), z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+
+    def __len__(self): return len(self.data)
+
+    @torch.no_grad()
+    def draw(self, items: range, blind: bool = False):
+        "Generated pictures (B,3,H,W) of `items`' captions -- or, `blind`, of the first item's caption for every one."
+        for i in range(items.start, items.stop, self.batch):
+            j = min(i + self.batch, items.stop)
+            c = slice(0, 1) if blind else slice(i, j)
+            w, s, pad = self.words[c], self.sent[c], self.pad[c]
+            if blind: w, s, pad = w.expand(j - i, -1, -1), s.expand(j - i, -1), pad.expand(j - i, -1)
+            yield self.G(self.z[i:j], s, w, pad, sample_condition=False)[0][-1]
+
+    def real(self, items: range):
+        "The real test pictures of `items` at the last stage's size."
+        for i in range(items.start, items.stop, self.batch):
+            yield torch.stack([self.data[k]["images"][-1] for k in range(i, min(i + self.batch, items.stop))]).to(self.device)
+
 @torch.no_grad()
-def rprecision_scores(G: nn.Module, text: TextEncoder, image: ImageEncoder, data: CaptionImages, n: int,
-                      z_dim: int, device, seed: int = 0, batch: int = 50) -> dict[str, float]:
-    "R-precision (mean, std) of generated, real and caption-blind pictures on the first `n` items of `data`."
-    n = min(n, len(data))
+def rprecision_scores(pictures: EvalPictures, image: ImageEncoder, n: int, seed: int = 0) -> dict[str, float]:
+    "R-precision (mean, std) of generated, real and caption-blind pictures of the first `n` test items."
+    n = min(n, len(pictures))
     if n < 10: raise ValueError(f"rprecision: {n} test pictures cannot make 10 folds")
-    items = [data.data.captions[data.split][i * data.data.captions_per_image] for i in range(len(data))]
-    L = data.words_num
-    caps = torch.zeros(len(items), L, dtype=torch.long)
-    lens = torch.tensor([min(len(c), L) for c in items])
-    for i, c in enumerate(items): caps[i, :lens[i]] = torch.tensor(c[:L])
-    caps, lens = caps.to(device), lens.to(device)
-    words, sent = zip(*[text(caps[i:i + batch], lens[i:i + batch]) for i in range(0, len(caps), batch)])
-    words, sent = torch.cat(words), torch.cat(sent)
-    classes = data.data.class_ids[data.split]
-    mism = torch.as_tensor(mismatched_indices(classes, 99, seed)[:n], device=device)   # first captions of other classes
-    g = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, z_dim, generator=g).to(device)
-    def codes(pictures): return torch.cat([image(p)[1] for p in pictures.split(batch)])
-    def draw(w, s, pad): return torch.cat([G(z[i:i + batch], s[i:i + batch], w[i:i + batch], pad[i:i + batch],
-                                             sample_condition=False)[0][-1] for i in range(0, n, batch)])
-    pad = caps == 0
-    fake = draw(words[:n], sent[:n], pad[:n])
-    real = torch.stack([data[i]["images"][-1] for i in range(n)]).to(device)
-    blind = draw(words[:1].expand(n, -1, -1), sent[:1].expand(n, -1), pad[:1].expand(n, -1))
-    out = {}
-    for name, pictures in (("", fake), ("real_", real), ("blind_", blind)):
-        mean, std = r_precision(codes(pictures), sent[:n], sent[mism])
-        out[f"{name}R"], out[f"{name}R_std"] = mean, std
+    classes = pictures.data.data.class_ids[pictures.data.split]
+    mism = torch.as_tensor(mismatched_indices(classes, 99, seed)[:n], device=pictures.device)   # other classes' captions
+    sent, out = pictures.sent, {}
+    for name, batches in (("", pictures.draw(range(n))), ("real_", pictures.real(range(n))),
+                          ("blind_", pictures.draw(range(n), blind=True))):
+        codes = torch.cat([image(p)[1] for p in batches])
+        out[f"{name}R"], out[f"{name}R_std"] = r_precision(codes, sent[:n], sent[mism])
     out["n"] = n
     return out
 
+def fd_scores(pictures: EvalPictures, image: ImageEncoder, n: int, fid_weights: str | Path | None = None) -> dict:
+    "Fréchet distances (DAMSM codes; + FID, IS with `fid_weights`) of the second half of `n` test items to the first's real pictures."
+    n = min(n, len(pictures))
+    half = n // 2
+    if half < 2: raise ValueError(f"fid: {n} test pictures cannot make two halves of at least 2")
+    ref, rest = range(0, half), range(half, 2 * half)
+    net = FeatureNet(image, image.text_dim, "damsm")
+    out = {}
+    for name, batches in (("", lambda: pictures.draw(rest)), ("real_", lambda: pictures.real(rest)),
+                          ("blind_", lambda: pictures.draw(rest, blind=True))):
+        out[f"{name}FD_damsm"] = frechet_distance(pictures.real(ref), batches(), feature_net=net)["value"]
+        if fid_weights:
+            out[f"{name}FID"] = frechet_distance(pictures.real(ref), batches(), weights=fid_weights)["value"]
+    if fid_weights:
+        score = inception_score(pictures.draw(rest), fid_weights)
+        out["IS"], out["IS_std"] = score["IS"], score["IS_std"]
+    out["n"] = out["n_ref"] = half
+    return out
+
+def _pictures(engine) -> EvalPictures:
+    s = engine.system
+    return EvalPictures(engine.ema_model, s.text, s.eval_data, s.z_dim, engine.accelerator.device)
+
 @register_metric("rprecision")
 def rprecision_metric(engine) -> dict[str, float]:
+    return rprecision_scores(_pictures(engine), engine.system.image, engine.system.eval_images)
+
+@register_metric("fid")
+def fid_metric(engine) -> dict[str, float]:
     s = engine.system
-    return rprecision_scores(engine.ema_model, s.text, s.image, s.eval_data, s.eval_images, s.z_dim,
-                             engine.accelerator.device, seed=0)
+    return fd_scores(_pictures(engine), s.image, s.eval_images, s.fid_weights)
 
 # %% ../../nbs/76_systems.attngan.ipynb #7430282a
 ATTNGAN_DEFAULTS = dict(
     run_name="attngan", out_root=None, data_dir=None, synthetic_images=1000, model_preset="cpu-demo",
-    model_overrides={}, inception_weights=None, damsm_dir=None, damsm_steps=1500, damsm_lr=2e-3,
+    model_overrides={}, inception_weights=None, fid_weights=None, damsm_dir=None, damsm_steps=1500, damsm_lr=2e-3,
     steps=2000, batch_size=16, lr_g=2e-4, lr_d=2e-4, damsm_weight=None, kl_weight=1.0, ema_decay=0.99,
     precision="auto", seed=0, log_every=25, sample_every=0, eval_every=500, eval_images=200, ckpt_every=250,
     keep_ckpts=3, resume="latest", num_workers=0, progress=True, time_limit_s=None)
@@ -239,7 +282,7 @@ ATTNGAN_PRESETS_TRAIN = {
 }
 ATTNGAN_RULES = {**TRAIN_RULES, "run_name": a_text(), "out_root": a_path(none=True), "data_dir": a_path(none=True),
                  "synthetic_images": an_int(ge=20), "model_preset": a_text(), "model_overrides": a_dict(),
-                 "inception_weights": a_path(none=True), "damsm_dir": a_path(none=True), "damsm_steps": an_int(ge=1),
+                 "inception_weights": a_path(none=True), "fid_weights": a_path(none=True), "damsm_dir": a_path(none=True), "damsm_steps": an_int(ge=1),
                  "damsm_lr": a_number(gt=0), "lr_g": a_number(gt=0), "lr_d": a_number(gt=0),
                  "damsm_weight": a_number(ge=0, none=True), "kl_weight": a_number(ge=0),
                  "eval_every": an_int(ge=0), "eval_images": an_int(ge=10)}
@@ -289,10 +332,10 @@ def train_attngan(preset: str | None = "cpu-demo", **params) -> Engine:
     shown = [test[i] for i in range(min(8, len(test)))]
     sample = {"caption": torch.stack([s["caption"] for s in shown]), "caption_len": torch.tensor([s["caption_len"] for s in shown])}
     system = AttnGANSystem(G, Ds, text, image, p["lr_g"], p["lr_d"], damsm_weight, p["kl_weight"], cfg["z_dim"], sample)
-    system.eval_data, system.eval_images = test, p["eval_images"]
+    system.eval_data, system.eval_images, system.fid_weights = test, p["eval_images"], p["fid_weights"]
     run = RunDir(p["run_name"], root=p["out_root"])
     engine = Engine(system, train, run, TrainConfig.from_params(p),
-                    callbacks=[Evaluate(["rprecision"], every=p["eval_every"])],
+                    callbacks=[Evaluate(["rprecision", "fid"], every=p["eval_every"])],
                     params={"preset": preset, **p, "damsm_dir": str(damsm_dir), "damsm_weight": damsm_weight})
     return engine.fit()
 
@@ -303,25 +346,34 @@ def main(argv: list[str] | None = None):
 
 # %% ../../nbs/76_systems.attngan.ipynb #edac898c
 @torch.no_grad()
-def attention_figure(G: nn.Module, text: TextEncoder, caption: list[int], ixtoword: dict[int, str],
-                     z_dim: int, seed: int = 0, scale: int = 2):
-    "A matplotlib figure: the caption's pictures at every stage, then each word's attention map on the last picture."
-    import matplotlib.pyplot as plt
+def draw_caption(G: nn.Module, text: TextEncoder,
+                 caption: list[int],    # word ids, no padding
+                 z: torch.Tensor,       # (1, z_dim) the noise
+                 ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    "The caption's picture at every stage, each (3,S,S) in [-1,1], and the last attention stage's map of each word upsampled to the last picture, (T,S,S) (None without attention stages)."
     device = next(G.parameters()).device
     caps = torch.tensor([caption], device=device)
     words, sent = text(caps, torch.tensor([len(caption)]))
-    z = torch.randn(1, z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
-    images, maps, _, _ = G(z, sent, words, caps == 0, sample_condition=False)
-    show = lambda x: ((x[0].permute(1, 2, 0).cpu() + 1) / 2).clamp(0, 1).numpy()
+    images, maps, _, _ = G(z.to(device), sent, words, caps == 0, sample_condition=False)
+    size = images[-1].shape[-2:]
+    att = F.interpolate(maps[-1], size=size, mode="bilinear", align_corners=False)[0].float().cpu() if maps else None
+    return [im[0].float().clamp(-1, 1).cpu() for im in images], att
+
+def attention_figure(G: nn.Module, text: TextEncoder, caption: list[int], ixtoword: dict[int, str],
+                     z_dim: int, seed: int = 0):
+    "A matplotlib figure: the caption's pictures at every stage, then each word's attention map on the last picture."
+    import matplotlib.pyplot as plt
+    z = torch.randn(1, z_dim, generator=torch.Generator().manual_seed(seed))
+    images, att = draw_caption(G, text, caption, z)
+    show = lambda x: ((x.permute(1, 2, 0) + 1) / 2).numpy()
     n = max(len(images), len(caption))
     fig, ax = plt.subplots(2, n, figsize=(1.4 * n, 3.2), squeeze=False)
     for a in ax.flat: a.axis("off")
     for i, im in enumerate(images): ax[0, i].imshow(show(im)); ax[0, i].set_title(f"{im.shape[-1]} px", fontsize=7)
     last = show(images[-1])
-    att = F.interpolate(maps[-1], size=last.shape[:2], mode="bilinear", align_corners=False)[0].cpu().numpy() if maps else None
     for t, w in enumerate(caption):
         ax[1, t].imshow(last)
-        if att is not None: ax[1, t].imshow(att[t] / max(att[t].max(), 1e-8), cmap="magma", alpha=0.6)
+        if att is not None: ax[1, t].imshow(att[t] / max(float(att[t].max()), 1e-8), cmap="magma", alpha=0.6)
         ax[1, t].set_title(ixtoword.get(int(w), "?"), fontsize=7)
     fig.suptitle(" ".join(ixtoword.get(int(w), "?") for w in caption), fontsize=8)
     plt.tight_layout()
