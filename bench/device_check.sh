@@ -38,7 +38,7 @@ abspath() { case $1 in /*) printf '%s' "$1" ;; *) printf '%s' "$PWD/$1" ;; esac;
 # ---------------------------------------------------------------- the other systems' step benches (data)
 # name            script                      limit_s  arguments: each system's GPU configuration
 OTHER_BENCHES='
-attngan_step      bench/attngan_step.py       60       --preset paper --batch 64 --compile
+attngan_step      bench/attngan_step.py       90       --preset paper-birds --batch 32 --compile
 geneva_gan_step   bench/geneva_gan_step.py    60       --preset paper --batch 64 --compile
 '
 KILL_AFTER=5     # seconds between a step's TERM and its KILL

@@ -31,6 +31,7 @@ from torch.nn.utils import parametrize
 
 from lib.systems.lattegan import LatteGANSystem
 from lib.train import Nets, StepContext
+from measure import allocator, peak_rss_gib, reset_peak_rss
 
 
 def make_batch(B, S, D, T, device):
@@ -75,28 +76,12 @@ def bench(preset, batch, steps, warmup, device, compile_=False, channels_last=Fa
     return sec, peak
 
 
-def allocator() -> str:
-    "The malloc this process runs on: tcmalloc when preloaded, else glibc's."
-    with open("/proc/self/maps") as f: return "tcmalloc" if "tcmalloc" in f.read() else "glibc malloc"
-
-
 def preload_tcmalloc():
     "Re-run this script with tcmalloc preloaded (a library cannot replace malloc once the process has started)."
     lib = ctypes.util.find_library("tcmalloc") or ctypes.util.find_library("tcmalloc_minimal")
     if lib is None: sys.exit("--allocator tcmalloc: no tcmalloc library found (Debian/Ubuntu: apt install libtcmalloc-minimal4)")
     env = {**os.environ, "LD_PRELOAD": " ".join(filter(None, [lib, os.environ.get("LD_PRELOAD")]))}
     os.execve(sys.executable, [sys.executable, *sys.argv], env)
-
-
-def reset_peak_rss():
-    "Start this process's peak RSS afresh from its current RSS (Linux >= 4.0: write 5 to clear_refs)."
-    with open("/proc/self/clear_refs", "w") as f: f.write("5")
-
-
-def peak_rss_gib() -> float:
-    "This process's peak resident set size (VmHWM), GiB."
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 2**20
 
 
 def main():

@@ -11,8 +11,9 @@ What is derived, and from where:
 - notebooks: every chapter `nbs/NN_<area>.<module>.ipynb` (areas data, synth, models, systems) and every other
   notebook the system names in `SYSTEMS` that exists; those that do not exist yet are listed as planned;
 - presets: the keys of the preset dicts the system names, read from the imported code;
-- figure on synthetic data and its floor: the last GeNeVA evaluation and the copy-previous score of the system's run
-  in the committed summaries `nbs/results/*.json`;
+- figure on synthetic data and its floor: the last evaluation of the system's headline series in its committed
+  summary `nbs/results/*.json` (`HEADLINES`: GeNeVA's F1/RSIM with the copy-previous score; AttnGAN's R-precision
+  with the caption-blind generator's);
 - official data: the reader the system names, when it is importable; official weights: `lib.models.<module>.load_official`.
 
 What cannot be derived (the paper, its figure, the planned notebooks, which results file holds which run) is the small
@@ -42,8 +43,9 @@ CHAPTER_AREAS = ("data", "synth", "models", "systems")
 #   train: its training notebook (default train_<module>), train_args: what that notebook needs for this system,
 #   notebooks: other notebooks it uses (shared task chapters, pre-training stages),
 #   presets: label -> "module:NAME" of a preset dict, results: committed summaries that may hold its run
-#   (file in nbs/results/, label in it), in order of preference, paper_figure: (text, {metric: value}),
-#   data_reader: "module:NAME" of the reader of its official data, with the formats it reads.
+#   (file in nbs/results/, label in it), in order of preference, headline: a key of HEADLINES (default 'geneva'),
+#   paper_figure: (text, {metric: value}), data_reader: "module:NAME" of the reader of its official data, with the
+#   formats it reads.
 _GENEVA_RESULTS = (("geneva_main_job.json", None), ("geneva_long.json", None))   # None: the system's name
 SYSTEMS = [
     dict(name="LatteGAN", module="lattegan", paper="Matsumori et al., ICCV 2021",
@@ -59,8 +61,9 @@ SYSTEMS = [
          results=_GENEVA_RESULTS, paper_figure=("i-CLEVR", {"F1": 0.8839, "RSIM": 0.7402}),
          data_reader=("lib.data.geneva:GeNeVAEpisodes", "CoDraw, i-CLEVR h5")),
     dict(name="AttnGAN", module="attngan", paper="Xu et al., CVPR 2018",
-         notebooks=("12_data.captions", "21_synth.captions", "pretrain_damsm"),
+         notebooks=("12_data.captions", "21_synth.captions", "pretrain_damsm", "results_attngan", "81_apps.caption"),
          presets={"train": "lib.systems.attngan:ATTNGAN_PRESETS_TRAIN", "model": "lib.models.attngan:ATTNGAN_PRESETS"},
+         results=(("attngan_main_job.json", None),), headline="rprecision",
          paper_figure=("COCO: IS 25.89, R-precision 85.47 %, FID 35.49", {}),
          data_reader=("lib.data.captions:read_caption_data", "CUB, COCO folders and pickles")),
     dict(name="PasteGAN", module="pastegan", paper="Li et al., NeurIPS 2019", paper_figure=None),
@@ -68,7 +71,12 @@ SYSTEMS = [
          paper_figure=("Places365: FID ≈2.9 (conv1) to ≈29 (fc8)", {})),
     dict(name="Learning Words by Drawing", module="learning_words", paper="Surís et al., CVPR 2019", paper_figure=None),
 ]
-METRICS = ("F1", "RSIM")   # the headline metrics of a GeNeVA run (the paper's Table 1 has AP, AR, F1, RSIM)
+# How a summary holds a system's headline figure: the series of evaluations (a list in the summary), the metrics
+# shown, and the floor -- a summary key holding the floor's scores, or a prefix of the floor's keys in each evaluation.
+HEADLINES = {
+    "geneva": dict(series="geneva", metrics=("F1", "RSIM"), floor_key="copy_previous", floor="copy previous"),
+    "rprecision": dict(series="rprecision", metrics=("R",), floor_prefix="blind_", floor="caption-blind"),
+}
 
 
 # ----------------------------------------------------------------------------------------------- the facts ----------
@@ -97,13 +105,13 @@ def notebooks_of(sys_: dict) -> tuple[list[str], list[str], list[str]]:
         [nb for nb in own + shared if not exists(nb)]
 
 
-def load_summaries(path: Path) -> dict[str, dict]:
+def load_summaries(path: Path, series: str = "geneva") -> dict[str, dict]:
     """A committed results file as {label: run summary}. Either a mapping label -> summary (`geneva_long.json`) or
-    one summary (a dict with a `geneva` list), keyed by its `label`, else by its model (`params.model`)."""
+    one summary (a dict with a `series` list), keyed by its `label`, else by its model (`params.model`)."""
     data = json.loads(path.read_text())
-    if isinstance(data, dict) and isinstance(data.get("geneva"), list):
+    if isinstance(data, dict) and isinstance(data.get(series), list):
         return {data.get("label") or (data.get("params") or {}).get("model") or path.stem: data}
-    return {k: v for k, v in data.items() if isinstance(v, dict) and isinstance(v.get("geneva"), list)} \
+    return {k: v for k, v in data.items() if isinstance(v, dict) and isinstance(v.get(series), list)} \
         if isinstance(data, dict) else {}
 
 
@@ -116,24 +124,31 @@ def find_run(summaries: dict[str, dict], sys_: dict, label: str | None) -> dict 
     return None
 
 
+def floor_of(run: dict, last: dict, h: dict) -> dict:
+    "The floor's scores of the headline metrics: from the summary's floor entry, or the evaluation's prefixed keys."
+    if "floor_key" in h: floor = run.get(h["floor_key"]) or {}; return {k: floor[k] for k in h["metrics"] if k in floor}
+    return {k: last[h["floor_prefix"] + k] for k in h["metrics"] if h["floor_prefix"] + k in last}
+
+
 def figures_of(sys_: dict) -> list[dict]:
-    "The headline figure of each committed run of the system: its last GeNeVA evaluation and the copy-previous floor."
-    out = []
+    "The headline figure of each committed run of the system: its series' last evaluation and the floor beside it."
+    h, out = HEADLINES[sys_.get("headline", "geneva")], []
     for file, label in sys_.get("results", ()):
         path = RESULTS / file
         if not path.exists(): continue
-        summaries = load_summaries(path)
+        summaries = load_summaries(path, h["series"])
         run = find_run(summaries, sys_, label)
-        if not run or not run["geneva"]: continue
-        last, floor = run["geneva"][-1], run.get("copy_previous") or {}
+        if not run or not run[h["series"]]: continue
+        last = run[h["series"]][-1]
         name = run.get("label") or label or sys_["name"]
         # seed runs of the same recipe ("<name>, seed N") give the figure as mean ± sd over seeds
-        seeds = [s["geneva"][-1] for k, s in summaries.items() if k.startswith(f"{name}, seed") and s["geneva"]]
-        spread = {k: (mean(r[k] for r in seeds), stdev(r[k] for r in seeds)) for k in METRICS} if len(seeds) > 1 else None
-        out.append(dict(file=f"nbs/results/{file}", label=name, step=last["step"],
-                        dialogues=(run.get("params") or {}).get("eval_dialogues"), value={k: last[k] for k in METRICS},
-                        floor={k: floor[k] for k in METRICS if k in floor}, seeds=len(seeds) if spread else None,
-                        over_seeds=spread))
+        seeds = [s[h["series"]][-1] for k, s in summaries.items() if k.startswith(f"{name}, seed") and s[h["series"]]]
+        spread = {k: (mean(r[k] for r in seeds), stdev(r[k] for r in seeds)) for k in h["metrics"]} if len(seeds) > 1 else None
+        params = run.get("params") or {}
+        out.append(dict(file=f"nbs/results/{file}", label=name, step=last["step"], metrics=h["metrics"],
+                        dialogues=params.get("eval_dialogues"), images=last.get("n") if "eval_dialogues" not in params else None,
+                        value={k: last[k] for k in h["metrics"]}, floor=floor_of(run, last, h), floor_name=h["floor"],
+                        seeds=len(seeds) if spread else None, over_seeds=spread))
     return out
 
 
@@ -167,13 +182,13 @@ def status_rows() -> list[dict]:
 def _code(names) -> str: return " ".join(f"`{n}`" for n in names)
 
 
-def _scores(d: dict) -> str: return " · ".join(f"{k} {d[k]:.3f}" for k in METRICS if k in d)
+def _scores(d: dict) -> str: return " · ".join(f"{k} {v:.3f}" for k, v in d.items())
 
 
 def status_markdown(rows: list[dict] | None = None) -> str:
     "The table as Markdown (notebook names relative to `nbs/`, code names in backticks: no links to go stale)."
     rows = status_rows() if rows is None else rows
-    lines = ["| system | status | notebooks (in `nbs/`) | presets | on synthetic data | floor: copy the previous image "
+    lines = ["| system | status | notebooks (in `nbs/`) | presets | on synthetic data | its floor, measured alike "
              "| the paper's figure | official data | official weights |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -186,8 +201,10 @@ def status_markdown(rows: list[dict] | None = None) -> str:
         figs = [(" · ".join(f"{k} {m:.3f} ± {sd:.3f}" for k, (m, sd) in f["over_seeds"].items()) + f" over {f['seeds']} seeds"
                  if f.get("over_seeds") else _scores(f["value"]))
                 + f" at step {f['step']:,}" + (f", {f['dialogues']} dialogues" if f["dialogues"] else "")
+                + (f", {f['images']} test pictures" if f.get("images") else "")
                 + f" (`{Path(f['file']).name}`)" for f in r["figures"]]
-        floors = [f"{_scores(f['floor'])} (`{Path(f['file']).name}`)" if f["floor"] else "—" for f in r["figures"]]
+        floors = [f"{f['floor_name']}: {_scores(f['floor'])} (`{Path(f['file']).name}`)" if f["floor"] else "—"
+                  for f in r["figures"]]
         pf = r["paper_figure"]
         paper = "—" if not pf else (f"{_scores(pf[1])} ({pf[0]})" if pf[1] else pf[0])
         data = f"yes: `{r['official_data']['ref'].split(':')[1]}` ({r['official_data']['formats']})" if r["official_data"] else "no"

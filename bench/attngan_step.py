@@ -1,0 +1,110 @@
+"""Time and peak memory of one AttnGAN training step (three stage discriminators, then G with the DAMSM loss).
+
+    python bench/attngan_step.py                          # CPU: paper-birds @ batch 4 on 2 threads, cpu-demo @ batch 16,
+                                                          # each in its own process
+    python bench/attngan_step.py --preset paper-birds --batch 32 --compile   # on a GPU: bf16 autocast, eager and
+                                                                             # with G compiled, images/s
+
+A step is what the engine runs per batch: the D phase (one generator forward without gradients, each stage's
+discriminator on real, fake and mismatched pairs) and the G phase (the stages' adversarial terms through the updated
+discriminators, DAMSM's word and sentence losses of the last stage through the frozen Inception-v3 image encoder,
+and KL), each with its Adam step. Inputs are random pictures and captions of CUB's shapes (5,450 words, 18 per
+caption), so the data pipeline is not timed. Reference point (issue 22): the official code takes 8.39 s and
+4.05 GB peak RSS for one `paper-birds` step at batch 4 on 2 CPU threads.
+"""
+import argparse
+import subprocess
+import sys
+import time
+
+import torch
+
+from lib.models.attngan import attngan_config, build_damsm, build_gan
+from lib.systems.attngan import AttnGANSystem
+from lib.train import Nets, StepContext
+from measure import allocator, peak_rss_gib, reset_peak_rss
+
+CUB_WORDS, WORDS_NUM = 5450, 18   # the official birds vocabulary and caption length
+
+
+def make_batch(batch: int, sizes: list[int], device) -> dict:
+    g = torch.Generator().manual_seed(0)
+    lens = torch.randint(6, WORDS_NUM + 1, (batch,), generator=g).sort(descending=True).values
+    caption = torch.randint(1, CUB_WORDS, (batch, WORDS_NUM), generator=g)
+    caption[torch.arange(WORDS_NUM)[None] >= lens[:, None]] = 0
+    b = dict(images=[torch.rand(batch, 3, s, s, generator=g) * 2 - 1 for s in sizes], caption=caption, caption_len=lens,
+             class_id=torch.arange(batch))
+    return {k: ([t.to(device) for t in v] if isinstance(v, list) else v if k == "caption_len" else v.to(device))
+            for k, v in b.items()}
+
+
+def bench(preset: str, batch: int, steps: int, warmup: int, device, compile_: bool = False, bf16: bool = False):
+    cfg = attngan_config(preset)
+    text, image = build_damsm(preset, CUB_WORDS)
+    G, Ds = build_gan(preset)
+    system = AttnGANSystem(G, Ds, text.requires_grad_(False).eval(), image.requires_grad_(False).eval(),
+                           damsm_weight=5.0, z_dim=cfg["z_dim"])
+    for m in (G, system.D, text, image): m.to(device)
+    opts = system.optimizers()
+    nets = Nets(G=torch.compile(G) if compile_ else G, D=system.D, G_ema=G, text=text, image=image)
+    b = make_batch(batch, [s.image_size for s in Ds], device)
+
+    def step(i):   # what Engine._run_phase does for each phase, without the process group and the logging
+        for ph in system.phases:
+            for n, m in (("G", G), ("D", system.D)): m.requires_grad_(n == ph.net)
+            opts[ph.net].zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss, _ = system.loss(ph, b, nets, StepContext(i, ph, 0, batch, 0, batch, device))
+            loss.backward()
+            opts[ph.net].step()
+
+    if device.type == "cpu": reset_peak_rss()
+    for i in range(warmup): step(i)
+    if device.type == "cuda": torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    for i in range(steps): step(warmup + i)
+    if device.type == "cuda": torch.cuda.synchronize()
+    sec = (time.perf_counter() - t) / steps
+    return sec, torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else peak_rss_gib()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default=None, help="one configuration only: paper-birds, paper-coco or cpu-demo")
+    ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--bf16", action="store_true", help="CPU: bf16 autocast (with --preset)")
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads")
+    ap.add_argument("--compile", action="store_true", help="also time a torch.compile'd generator")
+    ap.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)   # a child run: no header line
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu" and args.preset is None:
+        # each configuration in a process of its own, so each peak RSS is that configuration's alone
+        print(f"torch {torch.__version__}, device cpu, {torch.get_num_threads()} threads, {allocator()}", flush=True)
+        common = ["--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads), "--quiet"]
+        for extra in (["--preset", "paper-birds", "--batch", "4"], ["--preset", "cpu-demo", "--batch", "16"]):
+            subprocess.run([sys.executable, __file__, *extra, *common], check=True)
+        print("official code, paper-birds @ batch 4 on 2 threads (issue 22): 8.39 s/step, 4.05 GB peak RSS")
+        return
+    if not args.quiet:
+        print(f"torch {torch.__version__}, device {device}" + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else
+                                                             f", {torch.get_num_threads()} threads, {allocator()}"))
+    preset = args.preset or "paper-birds"
+    if device.type == "cuda":
+        runs = [(args.batch or 32, dict(bf16=True), "eager bf16")]
+        if args.compile: runs.append((args.batch or 32, dict(bf16=True, compile_=True), "compiled bf16"))
+    else:
+        runs = [(args.batch or 4, dict(bf16=args.bf16), "bf16 autocast" if args.bf16 else "fp32")]
+        if args.compile: runs.append((args.batch or 4, dict(bf16=args.bf16, compile_=True), runs[0][2] + ", compiled"))
+    for batch, kw, label in runs:
+        sec, peak = bench(preset, batch, args.steps, args.warmup, device, **kw)
+        unit = "GiB GPU memory" if device.type == "cuda" else "GiB peak RSS"
+        print(f"{preset:11} batch {batch:3} {label:22} {sec:8.3f} s/step  {batch / sec:8.1f} images/s  {peak:6.2f} {unit}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
