@@ -57,6 +57,7 @@ def bench(preset: str, batch: int, steps: int, warmup: int, device, compile_: bo
                 loss, _ = system.loss(ph, b, nets, StepContext(i, ph, 0, batch, 0, batch, device))
             loss.backward()
             opts[ph.net].step()
+            opts[ph.net].zero_grad(set_to_none=True)   # as the engine: gradients freed once applied
 
     if device.type == "cpu": reset_peak_rss()
     for i in range(warmup): step(i)

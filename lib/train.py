@@ -568,6 +568,7 @@ class _Step:
         if acc.num_processes > 1: _average_gradients(trained, acc)
         if cfg.grad_clip is not None: torch.nn.utils.clip_grad_norm_(trained.parameters(), cfg.grad_clip)
         opt.step()
+        opt.zero_grad(set_to_none=True)   # applied: freed, so the next phase's peak does not carry them
         if phase.net in self.schedulers: self.schedulers[phase.net].step()
 
     def _check_losses(self):
