@@ -25,13 +25,20 @@ from ..synth.captions import make_captions_dataset
 from ..train import TRAIN_RULES, Engine, Evaluate, GANSystem, Phase, TrainConfig
 
 # %% auto #0
-__all__ = ['ATTNGAN_DEFAULTS', 'ATTNGAN_PRESETS_TRAIN', 'ATTNGAN_RULES', 'default_captions_dir', 'prepare_captions', 'DAMSM',
-           'ClippedAdam', 'damsm_losses', 'DAMSMSystem', 'save_damsm', 'load_damsm', 'd_stage_loss', 'AttnGANSystem',
-           'EvalPictures', 'rprecision_scores', 'fd_scores', 'rprecision_metric', 'fid_metric', 'attngan_params',
-           'pretrain_damsm', 'train_attngan', 'main', 'draw_caption', 'attention_figure']
+__all__ = ['ATTNGAN_DEFAULTS', 'ATTNGAN_PRESETS_TRAIN', 'ATTNGAN_RULES', 'default_captions_dir', 'dataset_dir',
+           'prepare_captions', 'DAMSM', 'ClippedAdam', 'damsm_losses', 'DAMSMSystem', 'save_damsm', 'load_damsm',
+           'd_stage_loss', 'AttnGANSystem', 'EvalPictures', 'rprecision_scores', 'fd_scores', 'rprecision_metric',
+           'fid_metric', 'attngan_params', 'pretrain_damsm', 'train_attngan', 'main', 'draw_caption',
+           'attention_figure']
 
 # %% ../../nbs/76_systems.attngan.ipynb #9183fe1b
 def default_captions_dir() -> Path: return data_root() / "synthetic" / "birds"
+
+def dataset_dir(dataset: str = "synthetic", data_dir: str | Path | None = None) -> str | None:
+    "The notebooks' `dataset` and `data_dir` as the folder to read: `data_dir` when given, `data/birds` or `data/coco`, a folder, or None (synthetic)."
+    if data_dir is not None: return str(data_dir)
+    if dataset == "synthetic": return None
+    return str(data_root() / dataset if dataset in ("birds", "coco") else Path(dataset))
 
 def prepare_captions(data_dir: str | Path | None = None, n_images: int = 1000, seed: int = 0, log=print) -> Path:
     "The dataset folder: `data_dir` (must exist), or the synthetic default, written when missing."
@@ -315,7 +322,7 @@ def pretrain_damsm(preset: str | None = "cpu-demo", **params) -> Path:
     return run.path
 
 def train_attngan(preset: str | None = "cpu-demo", **params) -> Engine:
-    "Train AttnGAN (DAMSM pre-training first when `damsm_dir` is None and the run's own DAMSM folder lacks the encoders)."
+    "Train AttnGAN. Without `damsm_dir` it uses the run's own DAMSM folder, pre-training it first on the synthetic default; on a dataset folder a missing one is an error naming the command."
     p = attngan_params(preset, **params)
     cfg = attngan_config(p["model_preset"], **p["model_overrides"])
     train, test = _datasets(p, cfg, "train", "test")
@@ -325,6 +332,11 @@ def train_attngan(preset: str | None = "cpu-demo", **params) -> Engine:
     if not (damsm_dir / "damsm.json").exists():
         if p["damsm_dir"]: raise FileNotFoundError(f"{damsm_dir}/damsm.json: missing; make it with pretrain_damsm "
                                                    "(nbs/pretrain_damsm.ipynb) or leave damsm_dir at None")
+        if p["data_dir"] is not None:   # a dataset of the user's: pre-training is a job of its own, not a side effect
+            raise FileNotFoundError(f"{damsm_dir}/damsm.json: no DAMSM encoders for {p['data_dir']}; pre-train them first: "
+                                    f"papermill nbs/pretrain_damsm.ipynb out.ipynb -k drawlab --cwd nbs -p data_dir "
+                                    f"{p['data_dir']} -p run_name {p['run_name']} -p preset {preset} (or give damsm_dir)")
+        print(f"no DAMSM encoders in {damsm_dir}: pre-training them on the synthetic folder first")
         damsm_dir = pretrain_damsm(preset, **params)
     text, image, _ = load_damsm(damsm_dir, len(train.data.ixtoword), p["inception_weights"])
     torch.manual_seed(p["seed"])
