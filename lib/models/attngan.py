@@ -125,7 +125,7 @@ def up_block(i: int, o: int) -> nn.Sequential:
     return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), conv3x3(i, o * 2), nn.BatchNorm2d(o * 2), GLU())
 
 class ResBlock(nn.Module):
-    "x + [conv3x3 2c, BN, GLU, conv3x3 c, BN](x) (the official `ResBlock`)."
+    "`x + F(x)`, F = conv3x3 2c, BN, GLU, conv3x3 c, BN (the official `ResBlock`)."
     def __init__(self, c: int):
         super().__init__()
         self.block = nn.Sequential(conv3x3(c, c * 2), nn.BatchNorm2d(c * 2), GLU(), conv3x3(c, c), nn.BatchNorm2d(c))
