@@ -7,7 +7,7 @@ generated from the code and the committed results rather than typed by hand.
 
 What is derived, and from where:
 - status: `built` when the system module `lib/systems/<module>.py` and its training notebook exist, `in progress`
-  when one of them or its networks (`lib/models/<module>.py`) do, `planned` when none;
+  when one of them, its networks (`lib/models/<module>.py`) or its reader of the official data do, `planned` when none;
 - notebooks: every chapter `nbs/NN_<area>.<module>.ipynb` (areas data, synth, models, systems) and every other
   notebook the system names in `SYSTEMS` that exists; those that do not exist yet are listed as planned;
 - presets: the keys of the preset dicts the system names, read from the imported code;
@@ -66,7 +66,9 @@ SYSTEMS = [
          results=(("attngan_main_job.json", None),), headline="rprecision",
          paper_figure=("COCO: IS 25.89, R-precision 85.47 %, FID 35.49", {}),
          data_reader=("lib.data.captions:read_caption_data", "CUB, COCO folders and pickles")),
-    dict(name="PasteGAN", module="pastegan", paper="Li et al., NeurIPS 2019", paper_figure=None),
+    dict(name="PasteGAN", module="pastegan", paper="Li et al., NeurIPS 2019", paper_figure=None,
+         notebooks=("13_data.scene_graphs", "22_synth.scenes"),
+         data_reader=("lib.data.scene_graphs:VisualGenome", "sg2im's Visual Genome h5, COCO-Stuff JSON")),
     dict(name="Semantic Pyramid", module="semantic_pyramid", paper="Shocher et al., CVPR 2020",
          paper_figure=("Places365: FID ≈2.9 (conv1) to ≈29 (fc8)", {})),
     dict(name="Learning Words by Drawing", module="learning_words", paper="Surís et al., CVPR 2019", paper_figure=None),
@@ -160,14 +162,15 @@ def status_rows() -> list[dict]:
         own, shared, planned = notebooks_of(s)
         train = s.get("train", f"train_{m}")
         has_system, has_train = module_exists(f"lib.systems.{m}"), (NBS / f"{train}.ipynb").exists()
-        started = has_system or has_train or module_exists(f"lib.models.{m}")
+        reader = s.get("data_reader")
+        has_reader = bool(reader) and resolve(reader[0]) is not None
+        started = has_system or has_train or module_exists(f"lib.models.{m}") or has_reader
         status = "built" if has_system and has_train else "in progress" if started else "planned"
         presets = {}
         for what, ref in s.get("presets", {}).items():
             d = resolve(ref)
             if isinstance(d, dict): presets[what] = dict(ref=ref, keys=sorted(d))
-        reader = s.get("data_reader")
-        data = dict(ref=reader[0], formats=reader[1]) if reader and resolve(reader[0]) is not None else None
+        data = dict(ref=reader[0], formats=reader[1]) if has_reader else None
         weights_ref = f"lib.models.{m}:load_official"
         rows.append(dict(name=s["name"], module=m, paper=s["paper"], status=status, train=train,
                          train_args=s.get("train_args"), notebooks=own, shared_notebooks=shared,
