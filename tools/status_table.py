@@ -67,7 +67,7 @@ SYSTEMS = [
          paper_figure=("COCO: IS 25.89, R-precision 85.47 %, FID 35.49", {}),
          data_reader=("lib.data.captions:read_caption_data", "CUB, COCO folders and pickles")),
     dict(name="PasteGAN", module="pastegan", paper="Li et al., NeurIPS 2019", paper_figure=None,
-         notebooks=("13_data.scene_graphs", "22_synth.scenes"),
+         notebooks=("13_data.scene_graphs", "14_data.crop_memory", "22_synth.scenes"),
          data_reader=("lib.data.scene_graphs:VisualGenome", "sg2im's Visual Genome h5, COCO-Stuff JSON")),
     dict(name="Semantic Pyramid", module="semantic_pyramid", paper="Shocher et al., CVPR 2020",
          paper_figure=("Places365: FID ≈2.9 (conv1) to ≈29 (fc8)", {})),
