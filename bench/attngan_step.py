@@ -12,17 +12,17 @@ and KL), each with its Adam step. Inputs are random pictures and captions of CUB
 caption), so the data pipeline is not timed. Reference point (issue 22): the official code takes 8.39 s and
 4.05 GB peak RSS for one `paper-birds` step at batch 4 on 2 CPU threads.
 """
-import argparse
+import os
 import subprocess
 import sys
-import time
 
 import torch
 
 from lib.models.attngan import attngan_config, build_damsm, build_gan
 from lib.systems.attngan import AttnGANSystem
-from lib.train import Nets, StepContext
-from measure import allocator, peak_rss_gib, reset_peak_rss
+from lib.train import Nets
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # bench/measure.py, however this script is run
+from measure import allocator, engine_step, step_parser, time_steps  # noqa: E402
 
 CUB_WORDS, WORDS_NUM = 5450, 18   # the official birds vocabulary and caption length
 
@@ -49,36 +49,12 @@ def bench(preset: str, batch: int, steps: int, warmup: int, device, compile_: bo
     nets = Nets(G=torch.compile(G) if compile_ else G, D=system.D, G_ema=G, text=text, image=image)
     b = make_batch(batch, [s.image_size for s in Ds], device)
 
-    def step(i):   # what Engine._run_phase does for each phase, without the process group and the logging
-        for ph in system.phases:
-            for n, m in (("G", G), ("D", system.D)): m.requires_grad_(n == ph.net)
-            opts[ph.net].zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss, _ = system.loss(ph, b, nets, StepContext(i, ph, 0, batch, 0, batch, device))
-            loss.backward()
-            opts[ph.net].step()
-            opts[ph.net].zero_grad(set_to_none=True)   # as the engine: gradients freed once applied
-
-    if device.type == "cpu": reset_peak_rss()
-    for i in range(warmup): step(i)
-    if device.type == "cuda": torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
-    t = time.perf_counter()
-    for i in range(steps): step(warmup + i)
-    if device.type == "cuda": torch.cuda.synchronize()
-    sec = (time.perf_counter() - t) / steps
-    return sec, torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else peak_rss_gib()
+    return time_steps(lambda i: engine_step(system, nets, {"G": G, "D": system.D}, opts, b, i, batch, device, bf16),
+                      steps, warmup, device)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default=None, help="one configuration only: paper-birds, paper-coco or cpu-demo")
-    ap.add_argument("--batch", type=int, default=None)
-    ap.add_argument("--bf16", action="store_true", help="CPU: bf16 autocast (with --preset)")
-    ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=2, help="CPU threads")
-    ap.add_argument("--compile", action="store_true", help="also time a torch.compile'd generator")
-    ap.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)   # a child run: no header line
+    ap = step_parser(__doc__, "paper-birds, paper-coco or cpu-demo")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

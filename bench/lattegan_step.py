@@ -19,19 +19,17 @@ On the CPU a good share of a `paper` step is the kernel zeroing fresh pages: gli
 re-runs the script with tcmalloc preloaded (as PyTorch's own `torch.backends.xeon.run_cpu` launcher does) and says
 which allocator each figure was taken with.
 """
-import argparse
 import ctypes.util
 import os
 import subprocess
 import sys
-import time
 
 import torch
-from torch.nn.utils import parametrize
 
 from lib.systems.lattegan import LatteGANSystem
-from lib.train import Nets, StepContext
-from measure import allocator, peak_rss_gib, reset_peak_rss
+from lib.train import Nets
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # bench/measure.py, however this script is run
+from measure import allocator, engine_step, step_parser, time_steps  # noqa: E402
 
 
 def make_batch(B, S, D, T, device):
@@ -54,26 +52,8 @@ def bench(preset, batch, steps, warmup, device, compile_=False, channels_last=Fa
     nets = Nets(G=torch.compile(G) if compile_ else G, D=D, G_ema=G)
     b = make_batch(batch, G.image_size, text_dim, 16, device)
     if channels_last: b = {k: (v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v) for k, v in b.items()}
-    def step(i):   # what Engine._run_phase does for each phase, without the process group and the logging
-        for ph in system.phases:
-            net = G if ph.net == "G" else D
-            for n, m in (("G", G), ("D", D)): m.requires_grad_(n == ph.net)
-            opts[ph.net].zero_grad(set_to_none=True)
-            ctx = StepContext(i, ph, 0, batch, 0, batch, device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16), parametrize.cached():
-                loss, _ = system.loss(ph, b, nets, ctx)
-            loss.backward()
-            opts[ph.net].step()
-
-    if device.type == "cpu": reset_peak_rss()   # this run's peak only, not an earlier run's in the same process
-    for i in range(warmup): step(i)
-    if device.type == "cuda": torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
-    t = time.perf_counter()
-    for i in range(steps): step(warmup + i)
-    if device.type == "cuda": torch.cuda.synchronize()
-    sec = (time.perf_counter() - t) / steps
-    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else peak_rss_gib()
-    return sec, peak
+    return time_steps(lambda i: engine_step(system, nets, {"G": G, "D": D}, opts, b, i, batch, device, bf16),
+                      steps, warmup, device)
 
 
 def preload_tcmalloc():
@@ -85,16 +65,8 @@ def preload_tcmalloc():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default=None, help="one configuration only: paper or cpu-demo")
-    ap.add_argument("--batch", type=int, default=None)
-    ap.add_argument("--bf16", action="store_true", help="CPU: bf16 autocast (with --preset)")
-    ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=2, help="CPU threads")
-    ap.add_argument("--compile", action="store_true", help="also time a torch.compile'd generator (with --preset on the CPU)")
+    ap = step_parser(__doc__, "paper or cpu-demo")
     ap.add_argument("--allocator", choices=("default", "tcmalloc"), default="default", help="CPU memory allocator")
-    ap.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)   # a child run: no header line
     args = ap.parse_args()
     if args.allocator == "tcmalloc" and allocator() != "tcmalloc": preload_tcmalloc()
     torch.set_num_threads(args.threads)

@@ -1,4 +1,5 @@
-"""What the step benchmarks measure besides time: this process's peak RSS and its memory allocator (Linux)."""
+"""What the step benchmarks share: their options, one engine step, the timing, this process's peak RSS and allocator (Linux)."""
+import torch
 
 
 def allocator() -> str:
@@ -15,3 +16,46 @@ def peak_rss_gib() -> float:
     "This process's peak resident set size (VmHWM), GiB."
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 2**20
+
+
+def step_parser(doc: str, presets: str):
+    "The options every step benchmark takes (`presets` names the choices of --preset)."
+    import argparse
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--preset", default=None, help=f"one configuration only: {presets}")
+    ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--bf16", action="store_true", help="CPU: bf16 autocast (with --preset)")
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads")
+    ap.add_argument("--compile", action="store_true", help="also time a torch.compile'd generator")
+    ap.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)   # a child run: no header line
+    return ap
+
+
+def engine_step(system, nets, modules: dict, opts: dict, batch: dict, i: int, batch_size: int, device,
+                bf16: bool = False) -> None:
+    "One training step as `Engine._run_phase` runs it (without the process group and the logging): each phase's net trainable alone, its loss, backward, step, gradients freed."
+    from torch.nn.utils import parametrize
+    from lib.train import StepContext
+    for ph in system.phases:
+        for name, m in modules.items(): m.requires_grad_(name == ph.net)
+        opts[ph.net].zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16), parametrize.cached():
+            loss, _ = system.loss(ph, batch, nets, StepContext(i, ph, 0, batch_size, 0, batch_size, device))
+        loss.backward()
+        opts[ph.net].step()
+        opts[ph.net].zero_grad(set_to_none=True)
+
+
+def time_steps(step, steps: int, warmup: int, device) -> tuple[float, float]:
+    "(seconds a step, peak memory GiB: this process's RSS on the CPU, allocated memory on a GPU) of `step(i)` after `warmup` steps."
+    import time
+    if device.type == "cpu": reset_peak_rss()   # this run's peak only, not an earlier run's in the same process
+    for i in range(warmup): step(i)
+    if device.type == "cuda": torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    for i in range(steps): step(warmup + i)
+    if device.type == "cuda": torch.cuda.synchronize()
+    sec = (time.perf_counter() - t) / steps
+    return sec, torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else peak_rss_gib()

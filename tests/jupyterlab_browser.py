@@ -56,6 +56,20 @@ def write_notebook(path: Path, cells: list[str]) -> str:
     return path.name
 
 
+def notebook_with_parameters(src: Path, dst: Path, parameters: str, replace: bool = True) -> str:
+    """A copy of the notebook `src` at `dst` as a reader runs it: its `parameters` cell's source replaced by
+    `parameters` (or, `replace=False`, followed by it), outputs cleared, on the drawlab kernel; its name."""
+    import nbformat
+    nb = nbformat.read(src, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source = parameters if replace else f"{cell.source}\n{parameters}"
+    for c in nb.cells:
+        if c.cell_type == "code": c.outputs, c.execution_count = [], None
+    nb.metadata["kernelspec"] = KERNELSPEC
+    nbformat.write(nb, dst)
+    return dst.name
+
+
 def chromedriver() -> str:
     "Debian's chromium-driver (it matches the system Chromium), installed from Debian's packages when missing."
     chromium()

@@ -70,3 +70,13 @@ def test_dry_run_names_what_an_incomplete_pack_lacks_and_an_over_budget_plan(pac
     assert p.returncode != 0
     assert "lacks tirg-minilm/model.safetensors" in p.stderr and f"--pack {pack}" in p.stderr, p.stderr
     assert f"over the budget of {BUDGET_S} s" in p.stderr, p.stderr
+
+
+def test_benches_past_the_budget_are_deferred_with_their_command(pack):
+    p = dry_run("--pack", str(pack), "--budget", "480")
+    assert p.returncode == 0, p.stdout + p.stderr
+    deferred = re.findall(r"^ +- +(\S+) +- +deferred: over the budget with the steps above; alone: (.*)$", p.stdout, re.M)
+    assert any(n == "attngan_step" and "bench/attngan_step.py --preset paper-birds --batch 32 --compile" in c
+               for n, c in deferred), p.stdout
+    roomy = dry_run("--pack", str(pack), "--budget", "900")
+    assert re.search(r"^ +\d+\. attngan_step ", roomy.stdout, re.M) and "deferred" not in roomy.stdout, roomy.stdout

@@ -8,13 +8,12 @@ import io
 import json
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 from PIL import Image
 
 from conftest import ROOT
-from jupyterlab_browser import KERNELSPEC, notebook_in_lab, write_notebook
+from jupyterlab_browser import notebook_in_lab, notebook_with_parameters, write_notebook
 
 
 def pixels(png: bytes) -> np.ndarray:
@@ -125,14 +124,7 @@ def tiny_run(tmp_path_factory) -> Path:
 
 def tutorial_on(run: Path, path: Path) -> str:
     "The draw tutorial as a reader runs it, its `parameters` cell pointing at `run`, outputs cleared; written to `path`."
-    nb = nbformat.read(TUTORIAL, as_version=4)
-    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    cell.source = f"run = {str(run)!r}\nsteps = 2\nseed = 0"
-    for c in nb.cells:
-        if c.cell_type == "code": c.outputs, c.execution_count = [], None
-    nb.metadata["kernelspec"] = KERNELSPEC
-    nbformat.write(nb, path)
-    return path.name
+    return notebook_with_parameters(TUTORIAL, path, f"run = {str(run)!r}\nsteps = 2\nseed = 0")
 
 
 def test_draw_app_draws_undoes_and_starts_over(tiny_run, tmp_path):
@@ -222,13 +214,8 @@ def tiny_attngan(tmp_path_factory) -> Path:
 def test_caption_app_draws_stages_and_each_words_attention(tiny_attngan, tmp_path):
     from lib.apps.caption import CaptionSession
     from lib.data.geneva import tensor_to_image
-    nb = nbformat.read(CAPTION_TUTORIAL, as_version=4)
-    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    cell.source = f"run = {str(tiny_attngan)!r}\ndamsm_steps = 2\nsteps = 2\nseed = 0"
-    for c in nb.cells:
-        if c.cell_type == "code": c.outputs, c.execution_count = [], None
-    nb.metadata["kernelspec"] = KERNELSPEC
-    nbformat.write(nb, tmp_path / "caption_to_image.ipynb")
+    notebook_with_parameters(CAPTION_TUTORIAL, tmp_path / "caption_to_image.ipynb",
+                             f"run = {str(tiny_attngan)!r}\ndamsm_steps = 2\nsteps = 2\nseed = 0")
     session = CaptionSession.from_run(tiny_attngan)   # the same drawings, made here to compare with what is shown
     caption = session.examples[0]
     want = session.draw(caption)

@@ -21,19 +21,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from jupyterlab_browser import KERNELSPEC, notebook_in_lab, write_notebook  # noqa: E402
+from jupyterlab_browser import notebook_in_lab, notebook_with_parameters, write_notebook  # noqa: E402
 
 def draw_app(run: Path, folder: Path, out: Path, turns: int = 3) -> Path:
     "The draw tutorial on `run`, `turns` of the dataset's example instructions typed in, its app saved to `out`."
-    nb = nbformat.read(ROOT / "nbs" / "tutorials" / "draw_with_lattegan.ipynb", as_version=4)
-    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    cell.source += f"\nrun = {str(run)!r}"
-    nb.metadata["kernelspec"] = KERNELSPEC
-    nbformat.write(nb, folder / "draw.ipynb")
+    notebook_with_parameters(ROOT / "nbs" / "tutorials" / "draw_with_lattegan.ipynb", folder / "draw.ipynb",
+                             f"run = {str(run)!r}", replace=False)
     from lib.apps.draw import DrawSession
     examples = DrawSession.from_run(run).examples[:turns]
     box = "type an instruction, then Enter"
@@ -67,11 +63,8 @@ def episode_browser(run: Path, folder: Path, out: Path) -> Path:
 
 def caption_app(run: Path, folder: Path, out: Path) -> Path:
     "The caption tutorial on `run`, the first example caption drawn and its second word chosen, its app saved to `out`."
-    nb = nbformat.read(ROOT / "nbs" / "tutorials" / "caption_to_image.ipynb", as_version=4)
-    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    cell.source += f"\nrun = {str(run)!r}"
-    nb.metadata["kernelspec"] = KERNELSPEC
-    nbformat.write(nb, folder / "caption.ipynb")
+    notebook_with_parameters(ROOT / "nbs" / "tutorials" / "caption_to_image.ipynb", folder / "caption.ipynb",
+                             f"run = {str(run)!r}", replace=False)
     from lib.apps.caption import CaptionSession
     session = CaptionSession.from_run(run)
     drawing = session.draw(session.examples[0])

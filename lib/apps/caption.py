@@ -19,6 +19,7 @@ from torch import Tensor
 
 from fastcore.basics import patch
 
+from .draw import wire_examples
 from ..core import pick_device
 from ..data.captions import read_caption_data, tokenize
 from ..data.geneva import png_bytes, tensor_to_image
@@ -158,22 +159,7 @@ def caption_app(session: CaptionSession,  # from `CaptionSession.from_run`
         status.value = html.escape(f"drawn: {' '.join(d.words)} (noise {seed}){note}")
         noise_button.disabled = False
 
-    filling = False   # an example being put in the box: drawn, as a choice
-
-    def submitted(change):
-        if not filling: draw(change["new"], state["seed"])
-
-    def fill(change):
-        nonlocal filling
-        if change["new"] not in session.examples: return
-        filling = True
-        text.value = change["new"]
-        filling = False
-        examples.value = examples.options[0]
-        draw(text.value, state["seed"])
-
-    text.observe(submitted, names="value")
-    examples.observe(fill, names="value")
+    wire_examples(text, examples, session.examples, lambda caption: draw(caption, state["seed"]), submit_picked=True)
     words.observe(show_word, names="index")
     draw_button.on_click(lambda _: draw(text.value, state["seed"]))
     noise_button.on_click(lambda _: draw(state["drawing"].caption, state["seed"] + 1))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -27,7 +27,7 @@ from ..systems.tirg import read_tirg_info
 from ..train import CheckpointError, ema_generator_state, run_checkpoint
 
 # %% auto #0
-__all__ = ['DrawSession', 'plot_session', 'draw_app']
+__all__ = ['DrawSession', 'plot_session', 'wire_examples', 'draw_app']
 
 # %% ../../nbs/80_apps.draw.ipynb #77bad674
 class DrawSession:
@@ -171,6 +171,30 @@ def plot_session(session: DrawSession,  # the dialogue drawn so far
     return fig
 
 # %% ../../nbs/80_apps.draw.ipynb #9bff5a07
+def wire_examples(text,                        # the `ipywidgets.Text` box (continuous_update=False)
+                  examples,                    # a `Dropdown` whose first option is a prompt, then `choices`
+                  choices: Sequence[str],
+                  submit: Callable[[str], Any],   # called with the box's text on Enter (or leaving the box)
+                  submit_picked: bool = False,    # also submit an example when it is picked
+                  ) -> None:
+    "Enter submits the box; picking an example puts it in the box (to edit, or submitted at once with `submit_picked`) and returns the drop-down to its prompt."
+    filling = False   # an example being put in the box: not a submission by Enter
+
+    def submitted(change):
+        if not filling: submit(change["new"])
+
+    def fill(change):
+        nonlocal filling
+        if change["new"] not in choices: return
+        filling = True
+        text.value = change["new"]
+        filling = False
+        examples.value = examples.options[0]   # back to the prompt, so the same example can be picked again
+        if submit_picked: submit(text.value)
+
+    text.observe(submitted, names="value")
+    examples.observe(fill, names="value")
+
 def draw_app(session: DrawSession,  # from `DrawSession.from_run`
              scale: int = 3,         # screen pixels per image pixel of the current picture
              ):
@@ -204,21 +228,7 @@ def draw_app(session: DrawSession,  # from `DrawSession.from_run`
         text.value = ""
         show()
 
-    filling = False   # an example being put in the box, to be edited or drawn: not a submission
-
-    def submitted(change):   # Enter, or leaving the box
-        if not filling: draw(change["new"])
-
-    def fill(change):
-        nonlocal filling
-        if change["new"] not in session.examples: return
-        filling = True
-        text.value = change["new"]
-        filling = False
-        examples.value = examples.options[0]   # back to the prompt, so the same example can be picked again
-
-    text.observe(submitted, names="value")
-    examples.observe(fill, names="value")
+    wire_examples(text, examples, session.examples, draw)
     draw_button.on_click(lambda _: draw(text.value))
     undo_button.on_click(lambda _: (session.undo(), show()))
     reset_button.on_click(lambda _: (session.reset(), show()))
