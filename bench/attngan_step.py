@@ -22,7 +22,7 @@ from lib.models.attngan import attngan_config, build_damsm, build_gan
 from lib.systems.attngan import AttnGANSystem
 from lib.train import Nets
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # bench/measure.py, however this script is run
-from measure import allocator, engine_step, step_parser, time_steps  # noqa: E402
+from measure import allocator, engine_step, report, step_parser, time_steps  # noqa: E402
 
 CUB_WORDS, WORDS_NUM = 5450, 18   # the official birds vocabulary and caption length
 
@@ -78,9 +78,7 @@ def main():
         if args.compile: runs.append((args.batch or 4, dict(bf16=args.bf16, compile_=True), runs[0][2] + ", compiled"))
     for batch, kw, label in runs:
         sec, peak = bench(preset, batch, args.steps, args.warmup, device, **kw)
-        unit = "GiB GPU memory" if device.type == "cuda" else "GiB peak RSS"
-        print(f"{preset:11} batch {batch:3} {label:22} {sec:8.3f} s/step  {batch / sec:8.1f} images/s  {peak:6.2f} {unit}",
-              flush=True)
+        report(preset, batch, label, sec, peak, device, "images")
 
 
 if __name__ == "__main__":

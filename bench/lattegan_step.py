@@ -29,7 +29,7 @@ import torch
 from lib.systems.lattegan import LatteGANSystem
 from lib.train import Nets
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # bench/measure.py, however this script is run
-from measure import allocator, engine_step, step_parser, time_steps  # noqa: E402
+from measure import allocator, engine_step, report, step_parser, time_steps  # noqa: E402
 
 
 def make_batch(B, S, D, T, device):
@@ -91,9 +91,7 @@ def main():
         if args.compile: runs.append((args.preset, args.batch or 8, dict(bf16=args.bf16, compile_=True), runs[0][3] + ", compiled"))
     for preset, batch, kw, label in runs:
         sec, peak = bench(preset, batch, args.steps, args.warmup, device, **kw)
-        unit = "GiB GPU memory" if device.type == "cuda" else "GiB peak RSS"
-        print(f"{preset:9} batch {batch:3} {label:26} {sec:8.3f} s/step  {batch / sec:8.1f} turn-images/s  {peak:6.2f} {unit}",
-              flush=True)
+        report(preset, batch, label, sec, peak, device, "turn-images")
 
 
 if __name__ == "__main__":

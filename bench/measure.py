@@ -59,3 +59,9 @@ def time_steps(step, steps: int, warmup: int, device) -> tuple[float, float]:
     if device.type == "cuda": torch.cuda.synchronize()
     sec = (time.perf_counter() - t) / steps
     return sec, torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else peak_rss_gib()
+
+
+def report(preset: str, batch: int, label: str, sec: float, peak: float, device, unit: str = "images") -> None:
+    "One figure line: configuration, seconds a step, throughput, peak memory (GPU memory on a GPU, RSS on the CPU)."
+    memory = "GiB GPU memory" if device.type == "cuda" else "GiB peak RSS"
+    print(f"{preset:11} batch {batch:3} {label:26} {sec:8.3f} s/step  {batch / sec:8.1f} {unit}/s  {peak:6.2f} {memory}", flush=True)

@@ -147,7 +147,8 @@ class VisualGenome(Dataset):
         n_rel = int(a["relationships_per_image"][i])
         subj, pred, obj = (a[k][i, :n_rel] for k in ("relationship_subjects", "relationship_predicates", "relationship_objects"))
         in_rels = list(dict.fromkeys(int(x) for pair in zip(subj, obj) for x in pair))
-        orphans = [k for k in range(int(a["objects_per_image"][i])) if k not in set(in_rels)]
+        related = set(in_rels)
+        orphans = [k for k in range(int(a["objects_per_image"][i])) if k not in related]
         kept = in_rels
         if len(kept) > self.max_objects - 1: kept = [kept[k] for k in rng.choice(len(kept), self.max_objects, replace=False)]
         if len(kept) < self.max_objects - 1 and self.use_orphaned_objects:

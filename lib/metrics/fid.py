@@ -15,7 +15,7 @@ import torch.nn as nn
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['PYTORCH_FID_WEIGHTS', 'FeatureNet', 'frechet_distance', 'inception_score']
+__all__ = ['PYTORCH_FID_WEIGHTS', 'FeatureNet', 'frechet_distance', 'frechet_distances', 'inception_score']
 
 # %% ../../nbs/62_metrics.fid.ipynb #3774953e
 PYTORCH_FID_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"   # pytorch-fid's file name
@@ -44,6 +44,17 @@ class FeatureNet(nn.Module):
         out = out[1] if isinstance(out, tuple) else out      # e.g. DAMSM's (regions, code): the code
         return out.flatten(1)
 
+def _space(weights, feature_net, who: str, **kwargs):
+    "(FrechetInceptionDistance, its name, the input preparation) for pytorch-fid's Inception file or a feature net."
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    if weights is None and feature_net is None:
+        raise ValueError(f"{who}: give the Inception weights (pytorch-fid's file, for FID) or a feature_net "
+                         "(for a Fréchet distance in that network's features, which is not FID)")
+    if weights is not None:
+        return (FrechetInceptionDistance(feature=2048, normalize=True, feature_extractor_weights_path=_weights(weights), **kwargs),
+                "FID", _as_unit)
+    return FrechetInceptionDistance(feature=feature_net, **kwargs), f"FD_{feature_net.name}", (lambda x: x.float())
+
 def frechet_distance(real: Tensor | Iterable[Tensor],   # real pictures (N,3,H,W) in [-1,1], or batches of them
                      fake: Tensor | Iterable[Tensor],   # generated pictures, the same way
                      weights: str | Path | None = None,  # pytorch-fid's Inception file: the result is FID
@@ -51,20 +62,12 @@ def frechet_distance(real: Tensor | Iterable[Tensor],   # real pictures (N,3,H,W
                      kid: bool = False,                  # also the kernel inception distance (KID)
                      ) -> dict:
     "`{'name': 'FID' or 'FD_<net>', 'value', 'n_real', 'n_fake'}` (+ `KID`, `KID_std`)."
-    from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.kid import KernelInceptionDistance
-    if weights is None and feature_net is None:
-        raise ValueError("frechet_distance: give the Inception weights (pytorch-fid's file, for FID) or a feature_net "
-                         "(for a Fréchet distance in that network's features, which is not FID)")
-    if weights is not None:
-        fid = FrechetInceptionDistance(feature=2048, normalize=True, feature_extractor_weights_path=_weights(weights))
-        kd = KernelInceptionDistance(feature=2048, normalize=True, subset_size=50,
-                                     feature_extractor_weights_path=_weights(weights)) if kid else None
-        name, prep = "FID", _as_unit
-    else:
-        fid = FrechetInceptionDistance(feature=feature_net)
-        kd = KernelInceptionDistance(feature=feature_net, subset_size=50) if kid else None
-        name, prep = f"FD_{feature_net.name}", (lambda x: x.float())
+    fid, name, prep = _space(weights, feature_net, "frechet_distance")
+    kd = None
+    if kid:
+        kd = KernelInceptionDistance(feature=2048, normalize=True, subset_size=50, feature_extractor_weights_path=_weights(weights)) \
+            if weights is not None else KernelInceptionDistance(feature=feature_net, subset_size=50)
     n = {"real": 0, "fake": 0}
     for which, images in (("real", real), ("fake", fake)):
         for x in _batches(images):
@@ -78,6 +81,21 @@ def frechet_distance(real: Tensor | Iterable[Tensor],   # real pictures (N,3,H,W
         mean, std = kd.compute()
         out.update({("KID" if weights else f"KD_{feature_net.name}"): float(mean), "KID_std": float(std)})
     return out
+
+def frechet_distances(real: Tensor | Iterable[Tensor],                 # the reference pictures, read once
+                      fakes: dict[str, Tensor | Iterable[Tensor]],       # name -> pictures to compare with them
+                      weights: str | Path | None = None, feature_net: FeatureNet | None = None) -> dict:
+    "`{'name', 'values': {name: distance}, 'n_real', 'n_fake': {name: count}}`: several sets against one pass over `real`."
+    fid, name, prep = _space(weights, feature_net, "frechet_distances", reset_real_features=False)
+    n_real = 0
+    for x in _batches(real): fid.update(prep(x), real=True); n_real += len(x)
+    values, n_fake = {}, {}
+    for key, images in fakes.items():
+        fid.reset()                              # the fake statistics only: the real ones are kept
+        n_fake[key] = 0
+        for x in _batches(images): fid.update(prep(x), real=False); n_fake[key] += len(x)
+        values[key] = float(fid.compute())
+    return {"name": name, "values": values, "n_real": n_real, "n_fake": n_fake}
 
 def inception_score(fake: Tensor | Iterable[Tensor], weights: str | Path, splits: int = 10) -> dict:
     "`{'IS', 'IS_std', 'n'}` of generated pictures in [-1,1], with pytorch-fid's Inception file."

@@ -110,8 +110,8 @@ class ObjectImageFuser(nn.Module):
         score = (score - score.max(0, keepdim=True).values).exp()      # stable: shifted by the largest at each pixel
         denominator = score.new_zeros(len(obj_layout), *score.shape[1:]).index_add(0, i, score)[i].clamp(min=1e-5)
         weighted = (score / denominator) * self.value(q)                # PasteGAN's values are read off the queries
-        canvas = obj_layout.new_zeros(obj_layout.shape).index_add(0, i, weighted)
-        return canvas + obj_layout * torch.zeros(len(obj_layout), device=obj_layout.device).index_fill(0, i, 1).view(-1, 1, 1, 1)
+        nodes = i.unique()
+        return obj_layout.new_zeros(obj_layout.shape).index_add(0, i, weighted).index_add(0, nodes, obj_layout[nodes])   # + the node's own map
 
 # %% ../../nbs/33_nn.scene.ipynb #f8f59810
 class CascadedRefinement(nn.Module):

@@ -18,7 +18,7 @@ from ..core import RunDir, a_dict, a_number, a_path, a_text, an_int, check_param
 from ..data.captions import CaptionImages, read_caption_data
 from ..losses import damsm_sentence_loss, damsm_word_loss, kl_divergence
 from ..metrics import register_metric
-from ..metrics.fid import FeatureNet, frechet_distance, inception_score
+from ..metrics.fid import FeatureNet, frechet_distances, inception_score
 from ..metrics.rprecision import mismatched_indices, r_precision
 from ..models.attngan import ATTNGAN_PRESETS, ImageEncoder, TextEncoder, attngan_config, build_damsm, build_gan
 from ..synth.captions import make_captions_dataset
@@ -244,12 +244,10 @@ def fd_scores(pictures: EvalPictures, image: ImageEncoder, n: int, fid_weights: 
     if half < 2: raise ValueError(f"fid: {n} test pictures cannot make two halves of at least 2")
     ref, rest = range(0, half), range(half, 2 * half)
     net = FeatureNet(image, image.text_dim, "damsm")
-    out = {}
-    for name, batches in (("", lambda: pictures.draw(rest)), ("real_", lambda: pictures.real(rest)),
-                          ("blind_", lambda: pictures.draw(rest, blind=True))):
-        out[f"{name}FD_damsm"] = frechet_distance(pictures.real(ref), batches(), feature_net=net)["value"]
-        if fid_weights:
-            out[f"{name}FID"] = frechet_distance(pictures.real(ref), batches(), weights=fid_weights)["value"]
+    sets = lambda: {"": pictures.draw(rest), "real_": pictures.real(rest), "blind_": pictures.draw(rest, blind=True)}
+    out = {f"{k}FD_damsm": v for k, v in frechet_distances(pictures.real(ref), sets(), feature_net=net)["values"].items()}
+    if fid_weights:
+        out |= {f"{k}FID": v for k, v in frechet_distances(pictures.real(ref), sets(), weights=fid_weights)["values"].items()}
     if fid_weights:
         score = inception_score(pictures.draw(rest), fid_weights)
         out["IS"], out["IS_std"] = score["IS"], score["IS_std"]
