@@ -1,4 +1,4 @@
-"""Every loss of drawlab once, each with its formula: adversarial losses (hinge, non-saturating, least squares), the R1 penalty, the conditioning-augmentation KL term, the composite terms of LatteGAN and GeNeVA-GAN, the GeNeVA evaluator's detection and localization losses, and AttnGAN's DAMSM word and sentence losses.
+"""Every loss of drawlab once, each with its formula: adversarial losses (hinge, non-saturating, least squares), the R1 penalty, the conditioning-augmentation KL term, the composite terms of LatteGAN and GeNeVA-GAN, the GeNeVA evaluator's detection and localization losses, AttnGAN's DAMSM word and sentence losses, and PasteGAN's perceptual and crop-matching losses.
 
 Docs: https://drawlab.github.io/drawlab/losses.html.md"""
 
@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['hinge_real', 'hinge_fake', 'hinge_d_loss', 'hinge_g_loss', 'nonsaturating_d_loss', 'nonsaturating_g_loss',
-           'lsgan_d_loss', 'lsgan_g_loss', 'r1_penalty', 'kl_divergence', 'lattegan_d_losses', 'lattegan_g_losses',
-           'geneva_d_losses', 'class_weights', 'weighted_bce', 'localization_loss', 'damsm_word_loss',
-           'damsm_sentence_loss']
+__all__ = ['PERCEPTUAL_WEIGHTS', 'hinge_real', 'hinge_fake', 'hinge_d_loss', 'hinge_g_loss', 'nonsaturating_d_loss',
+           'nonsaturating_g_loss', 'lsgan_d_loss', 'lsgan_g_loss', 'r1_penalty', 'kl_divergence', 'lattegan_d_losses',
+           'lattegan_g_losses', 'geneva_d_losses', 'class_weights', 'weighted_bce', 'localization_loss',
+           'damsm_word_loss', 'damsm_sentence_loss', 'perceptual_loss', 'crop_matching_loss']
 
 # %% ../nbs/40_losses.ipynb #30ea376f
 def hinge_real(logits: Tensor) -> Tensor:
@@ -192,3 +192,24 @@ def damsm_sentence_loss(cnn_code: Tensor,   # (B,D) global image codes
         raise ValueError(f"damsm_sentence_loss: expected two (B,D) codes, got {tuple(cnn_code.shape)} and {tuple(rnn_code.shape)}")
     sim = F.cosine_similarity(cnn_code[:, None], rnn_code[None], dim=2, eps=1e-8)           # (img, cap)
     return _both_ways(gamma3 * sim, labels, _same_class_mask(class_ids, len(cnn_code), cnn_code.device))
+
+# %% ../nbs/40_losses.ipynb #4911f71c
+PERCEPTUAL_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+
+def perceptual_loss(features,                   # pictures -> a list of feature maps (e.g. `VGGPerceptual`)
+                    x: Tensor,                  # (B,3,H,W) the pictures that learn
+                    target: Tensor,             # (B,3,H,W) what they should look like
+                    weights: tuple[float, ...] = PERCEPTUAL_WEIGHTS,
+                    ) -> Tensor:
+    "Σ_k w_k · mean |φ_k(x) − φ_k(target)| over the network's maps (the target's maps carry no gradient)."
+    fx = features(x)
+    with torch.no_grad(): ft = [f.detach() for f in features(target)]
+    if len(fx) != len(weights): raise ValueError(f"perceptual_loss: {len(fx)} feature maps but {len(weights)} weights")
+    return sum(w * F.l1_loss(a, b) for w, a, b in zip(weights, fx, ft))
+
+def crop_matching_loss(encoder,                 # the generator's crop encoder: crops -> codes
+                       generated_crops: Tensor, # (O,3,c,c) the objects cut out of the generated pictures
+                       given_codes: Tensor,     # (O,dim,h,w) the codes of the crops the generator was given
+                       ) -> Tensor:
+    "L1 between the codes of the objects cut from the generated pictures and those of the crops they were drawn from."
+    return F.l1_loss(encoder(generated_crops), given_codes)

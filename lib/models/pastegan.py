@@ -15,17 +15,18 @@ from ..nn.conditioning import GraphConvNet
 from ..nn.scene import CascadedRefinement, GraphConv2dNet, ObjectImageFuser, boxes_to_layout, conv_bn_act
 
 # %% auto #0
-__all__ = ['PASTEGAN_PRESETS', 'pastegan_config', 'CropEncoder', 'PreActResBlock', 'PasteGenerator', 'd_trunk',
-           'PatchDiscriminator', 'ObjectDiscriminator', 'build']
+__all__ = ['PASTEGAN_PRESETS', 'GENERATORS', 'pastegan_config', 'CropEncoder', 'PreActResBlock', 'SceneGraphNet',
+           'PasteGenerator', 'Sg2ImGenerator', 'd_trunk', 'PatchDiscriminator', 'ObjectDiscriminator', 'build',
+           'ObjectClassifier']
 
 # %% ../../nbs/39_models.pastegan.ipynb #232235b5
 PASTEGAN_PRESETS = {
     "paper-vg": dict(image_size=64, dim=128, hidden=512, graph_layers=4, refiner_layers=4, crop_size=32,
                      crop_widths=(64, 128, 256), decoder_dims=(1024, 512, 256, 128, 64), res_blocks=6, flow=True,
-                     d_widths=(64, 128, 256), d_obj_dim=1024),
+                     layout_size=64, noise_dim=32, d_widths=(64, 128, 256), d_obj_dim=1024, d_object_size=32),
     "cpu-demo": dict(image_size=64, dim=32, hidden=128, graph_layers=2, refiner_layers=1, crop_size=16,
                      crop_widths=(16, 32, 64), decoder_dims=(128, 64, 32, 16, 16), res_blocks=1, flow=True,
-                     d_widths=(16, 32, 64), d_obj_dim=128),
+                     layout_size=16, noise_dim=8, d_widths=(16, 32, 64), d_obj_dim=128, d_object_size=32),
 }
 PASTEGAN_PRESETS["paper-coco"] = dict(PASTEGAN_PRESETS["paper-vg"])   # the official COCO settings are VG's
 
@@ -60,7 +61,22 @@ class PreActResBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor: return x + self.net(x)
 
 # %% ../../nbs/39_models.pastegan.ipynb #23606b7e
-class PasteGenerator(nn.Module):
+class SceneGraphNet(nn.Module):
+    "What both generators share: object and predicate embeddings, sg2im's graph convolutions and the box regressor."
+    def __init__(self, num_objects: int, num_predicates: int, dim: int = 128, hidden: int = 512, graph_layers: int = 4):
+        super().__init__()
+        self.obj_embed = nn.Embedding(num_objects + 1, dim)        # one row more than the vocabulary, as the official
+        self.pred_embed = nn.Embedding(num_predicates, dim)
+        self.graph = GraphConvNet(dim, graph_layers, hidden)
+        self.box_net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, 4))
+
+    def encode_graph(self, objs: Tensor, triples: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        "(object vectors, predicate vectors) after the graph convolutions, and the raw predicate embeddings."
+        pred_raw = self.pred_embed(triples[:, 1])
+        obj, pred = self.graph(self.obj_embed(objs), pred_raw, triples)
+        return obj, pred, pred_raw
+
+class PasteGenerator(SceneGraphNet):
     """PasteGAN's generator: a scene graph and a crop per object -> a picture.
 
     objs (O,), triples (T,3), boxes (O,4) x0y0x1y1 in [0,1], obj_to_img (O,), crops (O,3,c,c) in [-1,1] ->
@@ -69,25 +85,17 @@ class PasteGenerator(nn.Module):
     def __init__(self, num_objects: int, num_predicates: int, image_size: int = 64, dim: int = 128, hidden: int = 512,
                  graph_layers: int = 4, refiner_layers: int = 4, crop_size: int = 32,
                  crop_widths: tuple[int, int, int] = (64, 128, 256), decoder_dims: tuple[int, ...] = (1024, 512, 256, 128, 64),
-                 res_blocks: int = 6, flow: bool = True, image_object: int = 0, in_image: int = 0):
-        super().__init__()
+                 res_blocks: int = 6, flow: bool = True, layout_size: int | None = None, image_object: int = 0,
+                 in_image: int = 0):
+        super().__init__(num_objects, num_predicates, dim, hidden, graph_layers)
         self.image_size, self.crop_size, self.dim = image_size, crop_size, dim
+        self.layout_size = layout_size or image_size
         self.image_object, self.in_image = image_object, in_image
-        self.obj_embed = nn.Embedding(num_objects + 1, dim)        # one row more than the vocabulary, as the official
-        self.pred_embed = nn.Embedding(num_predicates, dim)
-        self.graph = GraphConvNet(dim, graph_layers, hidden)
-        self.box_net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, 4))
         self.crop_encoder = CropEncoder(dim, crop_widths)
         self.refiner = GraphConv2dNet(dim, dim, hidden, refiner_layers, flow)
         self.fuser = ObjectImageFuser(2 * dim)
         self.canvas = nn.Sequential(*[PreActResBlock(2 * dim) for _ in range(res_blocks)])
         self.decoder = CascadedRefinement(2 * dim, decoder_dims, image_size)
-
-    def encode_graph(self, objs: Tensor, triples: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        "(object vectors, predicate vectors) after the graph convolutions, and the raw predicate embeddings."
-        pred_raw = self.pred_embed(triples[:, 1])
-        obj, pred = self.graph(self.obj_embed(objs), pred_raw, triples)
-        return obj, pred, pred_raw
 
     def draw(self, crops: Tensor, objs: Tensor, triples: Tensor, boxes: Tensor, graph: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         "(pictures (N,3,S,S), crop codes): the crops refined along the graph, laid into their boxes, fused per picture and decoded."
@@ -95,11 +103,11 @@ class PasteGenerator(nn.Module):
         codes = self.crop_encoder(crops)
         s = codes.shape[-1]
         refined, pred_maps = self.refiner(codes, pred_raw[:, :, None, None].expand(-1, -1, s, s).contiguous(), triples)
-        obj_layout = boxes_to_layout(torch.cat([obj_vec[:, :, None, None].expand(-1, -1, s, s), refined], 1), boxes, self.image_size)
+        obj_layout = boxes_to_layout(torch.cat([obj_vec[:, :, None, None].expand(-1, -1, s, s), refined], 1), boxes, self.layout_size)
         edge = triples[:, 1] == self.in_image
         edges = triples[edge][:, [0, 2]]
         pred_feat = torch.cat([pred_vec[edge][:, :, None, None].expand(-1, -1, s, s), pred_maps[edge]], 1)
-        edge_layout = boxes_to_layout(pred_feat, boxes[edges[:, 0]], self.image_size)
+        edge_layout = boxes_to_layout(pred_feat, boxes[edges[:, 0]], self.layout_size)
         canvas = self.fuser(obj_layout, edge_layout, edges)[objs == self.image_object]   # the pictures' nodes, in order
         return self.decoder(self.canvas(canvas)), codes
 
@@ -111,6 +119,29 @@ class PasteGenerator(nn.Module):
         out = {"image": image, "boxes_pred": self.box_net(graph[0]), "crop_codes": codes}
         if original_crops is not None: out["reconstruction"] = self.draw(original_crops, objs, triples, boxes, graph)[0]
         return out
+
+class Sg2ImGenerator(SceneGraphNet):
+    """sg2im with boxes and no masks, the no-crop baseline: PasteGenerator's graph, box regressor, canvas blocks and
+    decoder, but each object's graph vector simply fills its box (summed per picture, sg2im's layout) beside
+    `noise_dim` channels of noise; no crop is read.
+
+    objs (O,), triples (T,3), boxes (O,4), obj_to_img (O,), noise (N,noise_dim,S,S) or None (zeros) ->
+    dict(image (N,3,S,S), boxes_pred (O,4))."""
+    def __init__(self, num_objects: int, num_predicates: int, image_size: int = 64, dim: int = 128, hidden: int = 512,
+                 graph_layers: int = 4, decoder_dims: tuple[int, ...] = (1024, 512, 256, 128, 64), res_blocks: int = 6,
+                 noise_dim: int = 32, layout_size: int | None = None):
+        super().__init__(num_objects, num_predicates, dim, hidden, graph_layers)
+        self.image_size, self.noise_dim, self.layout_size = image_size, noise_dim, layout_size or image_size
+        self.canvas = nn.Sequential(*[PreActResBlock(dim + noise_dim) for _ in range(res_blocks)])
+        self.decoder = CascadedRefinement(dim + noise_dim, decoder_dims, image_size)
+
+    def forward(self, objs: Tensor, triples: Tensor, boxes: Tensor, obj_to_img: Tensor,
+                noise: Tensor | None = None) -> dict[str, Tensor]:
+        obj = self.encode_graph(objs, triples)[0]
+        N, S = int(obj_to_img.max()) + 1, self.layout_size
+        layout = boxes_to_layout(obj, boxes, S, obj_to_img, N)
+        if noise is None: noise = layout.new_zeros(N, self.noise_dim, S, S)
+        return {"image": self.decoder(self.canvas(torch.cat([layout, noise], 1))), "boxes_pred": self.box_net(obj)}
 
 # %% ../../nbs/39_models.pastegan.ipynb #7d7ad2c1
 def d_trunk(widths: tuple[int, int, int] = (64, 128, 256)) -> nn.Sequential:
@@ -141,9 +172,31 @@ class ObjectDiscriminator(nn.Module):
         h = self.net(crops)
         return self.real(h)[:, 0], self.classify(h)
 
-def build(preset: str, num_objects: int, num_predicates: int, **overrides) -> tuple[PasteGenerator, PatchDiscriminator, ObjectDiscriminator]:
-    "PasteGAN's (generator, image discriminator, object discriminator) for a preset and a vocabulary."
+GENERATORS = {"pastegan": PasteGenerator, "sg2im": Sg2ImGenerator}
+
+def build(preset: str, num_objects: int, num_predicates: int, model: str = "pastegan",
+          **overrides) -> tuple[PasteGenerator | Sg2ImGenerator, PatchDiscriminator, ObjectDiscriminator]:
+    "(generator, image discriminator, object discriminator) of `model` ('pastegan' or the 'sg2im' baseline) for a preset and a vocabulary."
+    import inspect
+    if model not in GENERATORS: raise ValueError(f"unknown model {model!r}; known: {sorted(GENERATORS)}")
     cfg = pastegan_config(preset, **overrides)
-    g = {k: v for k, v in cfg.items() if not k.startswith("d_")}
-    return (PasteGenerator(num_objects, num_predicates, **g), PatchDiscriminator(cfg["d_widths"]),
+    G = GENERATORS[model]
+    takes = inspect.signature(G).parameters
+    g = {k: v for k, v in cfg.items() if k in takes}
+    return (G(num_objects, num_predicates, **g), PatchDiscriminator(cfg["d_widths"]),
             ObjectDiscriminator(num_objects, cfg["d_widths"], cfg["d_obj_dim"]))
+
+class ObjectClassifier(nn.Module):
+    """The evaluation's object classifier: (B,3,s,s) crops in [-1,1] -> (B,num_objects) logits. Fully convolutional
+    with a global average pool, so `features` reads crops or whole pictures: (B,width) vectors."""
+    def __init__(self, num_objects: int, widths: tuple[int, ...] = (32, 64, 128)):
+        super().__init__()
+        layers, c = [], 3
+        for w in widths:
+            layers += [*conv_bn_act(c, w), *conv_bn_act(w, w), nn.MaxPool2d(2)]
+            c = w
+        self.trunk = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head, self.width = nn.Linear(c, num_objects), c
+
+    def features(self, x: Tensor) -> Tensor: return self.trunk(x)
+    def forward(self, x: Tensor) -> Tensor: return self.head(self.trunk(x))

@@ -15,8 +15,8 @@ import torch.nn as nn
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['read_state_dict', 'load_pretrained', 'resnet18_layer3', 'inception_v3', 'vgg16_features', 'vgg19_features',
-           'ImageFeatures']
+__all__ = ['VGG19_CUTS', 'read_state_dict', 'load_pretrained', 'resnet18_layer3', 'inception_v3', 'vgg16_features',
+           'vgg19_features', 'ImageFeatures', 'VGGPerceptual']
 
 # %% ../../nbs/32_nn.pretrained.ipynb #daea3cfd
 def read_state_dict(path: str | Path,  # a local weight file
@@ -116,3 +116,34 @@ class ImageFeatures(nn.Module):
         return {"source": self.source, "layer": self.layer, "channels": self.channels}
 
     def __repr__(self): return f"ImageFeatures({self.source!r}, layer={self.layer!r}, channels={self.channels})"
+
+# %% ../../nbs/32_nn.pretrained.ipynb #fd0c7fe9
+VGG19_CUTS = (2, 7, 12, 21, 30)   # torchvision's vgg19.features, cut after relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
+
+class VGGPerceptual(nn.Module):
+    "Frozen VGG-19 maps at relu1_1 … relu5_1 of pictures (B,3,S,S) in [-1,1]; gradients reach the input."
+    def __init__(self, features: nn.Sequential,  # torchvision's vgg19().features (weights loaded)
+                 source: str):                    # where the weights came from
+        super().__init__()
+        cuts = (0,) + VGG19_CUTS
+        self.slices = nn.ModuleList(features[a:b] for a, b in zip(cuts, cuts[1:]))
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+        self.source = source
+        self.requires_grad_(False)
+        super().train(False)
+
+    @classmethod
+    def from_file(cls, weights_path: str | Path) -> "VGGPerceptual":
+        "From torchvision's VGG-19 state-dict file (`vgg19-dcbb9e9d.pth`)."
+        return cls(vgg19_features(weights_path), f"vgg19:{weights_path}")
+
+    def train(self, mode: bool = True) -> "VGGPerceptual": return self
+
+    def forward(self, images: Tensor) -> list[Tensor]:
+        x = ((images.float() + 1) / 2 - self.mean) / self.std
+        maps = []
+        for s in self.slices:
+            x = s(x)
+            maps.append(x)
+        return maps

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['boxes_to_layout', 'conv_bn_act', 'GraphConv2d', 'GraphConv2dNet', 'ObjectImageFuser', 'CascadedRefinement']
+__all__ = ['boxes_to_layout', 'conv_bn_act', 'GraphConv2d', 'GraphConv2dNet', 'ObjectImageFuser', 'fit_to', 'CascadedRefinement']
 
 # %% ../../nbs/33_nn.scene.ipynb #c7b8359a
 def boxes_to_layout(maps: Tensor,           # (O,C,h,w) one feature map per object (or (O,C) vectors: constant maps)
@@ -114,6 +114,11 @@ class ObjectImageFuser(nn.Module):
         return obj_layout.new_zeros(obj_layout.shape).index_add(0, i, weighted).index_add(0, nodes, obj_layout[nodes])   # + the node's own map
 
 # %% ../../nbs/33_nn.scene.ipynb #f8f59810
+def fit_to(canvas: Tensor, size) -> Tensor:
+    "The canvas at `size`: average-pooled when it is larger, bilinearly upsampled when smaller."
+    if canvas.shape[-1] >= size[-1]: return F.adaptive_avg_pool2d(canvas, size)
+    return F.interpolate(canvas, size=tuple(size), mode="bilinear", align_corners=False)
+
 class CascadedRefinement(nn.Module):
     "Chen & Koltun's cascaded refinement network: (N,L,S,S) canvas -> (N,3,S,S) picture, stages from 2x2 upward."
     def __init__(self, layout_dim: int = 256, dims: tuple[int, ...] = (1024, 512, 256, 128, 64), image_size: int = 64):
@@ -133,5 +138,5 @@ class CascadedRefinement(nn.Module):
         x = canvas.new_zeros(N, 1, self.start, self.start)
         for stage in self.stages:
             x = F.interpolate(x, scale_factor=2, mode="nearest")
-            x = stage(torch.cat([x, F.adaptive_avg_pool2d(canvas, x.shape[-2:])], dim=1))
+            x = stage(torch.cat([x, fit_to(canvas, x.shape[-2:])], dim=1))
         return self.head(x)
