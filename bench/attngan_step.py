@@ -13,7 +13,6 @@ caption), so the data pipeline is not timed. Reference point (issue 22): the off
 4.05 GB peak RSS for one `paper-birds` step at batch 4 on 2 CPU threads.
 """
 import os
-import subprocess
 import sys
 
 import torch
@@ -22,7 +21,7 @@ from lib.models.attngan import attngan_config, build_damsm, build_gan
 from lib.systems.attngan import AttnGANSystem
 from lib.train import Nets
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # bench/measure.py, however this script is run
-from measure import allocator, engine_step, report, step_parser, time_steps  # noqa: E402
+from measure import bench_main, engine_step, time_steps  # noqa: E402
 
 CUB_WORDS, WORDS_NUM = 5450, 18   # the official birds vocabulary and caption length
 
@@ -54,31 +53,8 @@ def bench(preset: str, batch: int, steps: int, warmup: int, device, compile_: bo
 
 
 def main():
-    ap = step_parser(__doc__, "paper-birds, paper-coco or cpu-demo")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type == "cpu" and args.preset is None:
-        # each configuration in a process of its own, so each peak RSS is that configuration's alone
-        print(f"torch {torch.__version__}, device cpu, {torch.get_num_threads()} threads, {allocator()}", flush=True)
-        common = ["--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads), "--quiet"]
-        for extra in (["--preset", "paper-birds", "--batch", "4"], ["--preset", "cpu-demo", "--batch", "16"]):
-            subprocess.run([sys.executable, __file__, *extra, *common], check=True)
-        print("official code, paper-birds @ batch 4 on 2 threads (issue 22): 8.39 s/step, 4.05 GB peak RSS")
-        return
-    if not args.quiet:
-        print(f"torch {torch.__version__}, device {device}" + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else
-                                                             f", {torch.get_num_threads()} threads, {allocator()}"))
-    preset = args.preset or "paper-birds"
-    if device.type == "cuda":
-        runs = [(args.batch or 32, dict(bf16=True), "eager bf16")]
-        if args.compile: runs.append((args.batch or 32, dict(bf16=True, compile_=True), "compiled bf16"))
-    else:
-        runs = [(args.batch or 4, dict(bf16=args.bf16), "bf16 autocast" if args.bf16 else "fp32")]
-        if args.compile: runs.append((args.batch or 4, dict(bf16=args.bf16, compile_=True), runs[0][2] + ", compiled"))
-    for batch, kw, label in runs:
-        sec, peak = bench(preset, batch, args.steps, args.warmup, device, **kw)
-        report(preset, batch, label, sec, peak, device, "images")
+    bench_main(__file__, __doc__, bench, "paper-birds, paper-coco or cpu-demo", "paper-birds", [["--preset", "paper-birds", "--batch", "4"], ["--preset", "cpu-demo", "--batch", "16"]], cpu_batch=4, gpu_batch=32,
+               reference="official code, paper-birds @ batch 4 on 2 threads (issue 22): 8.39 s/step, 4.05 GB peak RSS")
 
 
 if __name__ == "__main__":

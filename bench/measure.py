@@ -65,3 +65,35 @@ def report(preset: str, batch: int, label: str, sec: float, peak: float, device,
     "One figure line: configuration, seconds a step, throughput, peak memory (GPU memory on a GPU, RSS on the CPU)."
     memory = "GiB GPU memory" if device.type == "cuda" else "GiB peak RSS"
     print(f"{preset:11} batch {batch:3} {label:26} {sec:8.3f} s/step  {batch / sec:8.1f} {unit}/s  {peak:6.2f} {memory}", flush=True)
+
+
+def bench_main(script: str, doc: str, bench, presets: str, default_preset: str, cpu_configs: list[list[str]],
+               cpu_batch: int, gpu_batch: int, reference: str) -> None:
+    """The command line of a two-player step bench (AttnGAN's, PasteGAN's): without --preset on the CPU, each of
+    `cpu_configs` in a process of its own (so each peak RSS is that configuration's alone), then the official
+    `reference`; else the preset given (default `default_preset`): fp32 or bf16 on the CPU, bf16 eager (and compiled)
+    on a GPU, each as one figure line. `bench(preset, batch, steps, warmup, device, **kw)` -> (s/step, peak GiB)."""
+    import subprocess
+    import sys
+    args = step_parser(doc, presets).parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu" and args.preset is None:
+        print(f"torch {torch.__version__}, device cpu, {torch.get_num_threads()} threads, {allocator()}", flush=True)
+        common = ["--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads), "--quiet"]
+        for extra in cpu_configs: subprocess.run([sys.executable, script, *extra, *common], check=True)
+        print(reference)
+        return
+    if not args.quiet:
+        print(f"torch {torch.__version__}, device {device}" + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else
+                                                             f", {torch.get_num_threads()} threads, {allocator()}"))
+    preset = args.preset or default_preset
+    if device.type == "cuda":
+        runs = [(args.batch or gpu_batch, dict(bf16=True), "eager bf16")]
+        if args.compile: runs.append((args.batch or gpu_batch, dict(bf16=True, compile_=True), "compiled bf16"))
+    else:
+        runs = [(args.batch or cpu_batch, dict(bf16=args.bf16), "bf16 autocast" if args.bf16 else "fp32")]
+        if args.compile: runs.append((args.batch or cpu_batch, dict(bf16=args.bf16, compile_=True), runs[0][2] + ", compiled"))
+    for batch, kw, label in runs:
+        sec, peak = bench(preset, batch, args.steps, args.warmup, device, **kw)
+        report(preset, batch, label, sec, peak, device, "images")
