@@ -13,7 +13,7 @@ What is derived, and from where:
 - presets: the keys of the preset dicts the system names, read from the imported code;
 - figure on synthetic data and its floor: the last evaluation of the system's headline series in its committed
   summary `nbs/results/*.json` (`HEADLINES`: GeNeVA's F1/RSIM with the copy-previous score; AttnGAN's R-precision
-  with the caption-blind generator's);
+  with the caption-blind generator's; PasteGAN's object accuracy and FD_cls with the sg2im baseline's);
 - official data: the reader the system names, when it is importable; official weights: `lib.models.<module>.load_official`.
 
 What cannot be derived (the paper, its figure, the planned notebooks, which results file holds which run) is the small
@@ -67,7 +67,10 @@ SYSTEMS = [
          paper_figure=("COCO: IS 25.89, R-precision 85.47 %, FID 35.49", {}),
          data_reader=("lib.data.captions:read_caption_data", "CUB, COCO folders and pickles")),
     dict(name="PasteGAN", module="pastegan", paper="Li et al., NeurIPS 2019", paper_figure=None,
-         notebooks=("13_data.scene_graphs", "14_data.crop_memory", "22_synth.scenes"),
+         notebooks=("13_data.scene_graphs", "14_data.crop_memory", "22_synth.scenes", "33_nn.scene", "results_pastegan",
+                    "82_apps.scene_graph"),
+         presets={"train": "lib.systems.pastegan:PASTEGAN_PRESETS_TRAIN", "model": "lib.models.pastegan:PASTEGAN_PRESETS"},
+         results=(("pastegan_main_job.json", None),), headline="scenes",
          data_reader=("lib.data.scene_graphs:VisualGenome", "sg2im's Visual Genome h5, COCO-Stuff JSON")),
     dict(name="Semantic Pyramid", module="semantic_pyramid", paper="Shocher et al., CVPR 2020",
          paper_figure=("Places365: FID ≈2.9 (conv1) to ≈29 (fc8)", {})),
@@ -78,6 +81,7 @@ SYSTEMS = [
 HEADLINES = {
     "geneva": dict(series="geneva", metrics=("F1", "RSIM"), floor_key="copy_previous", floor="copy previous"),
     "rprecision": dict(series="rprecision", metrics=("R",), floor_prefix="blind_", floor="caption-blind"),
+    "scenes": dict(series="scenes", metrics=("obj_acc", "FD_cls"), floor_key="baseline", floor="sg2im, no crops"),
 }
 
 
