@@ -865,7 +865,14 @@ def launch(fn: Callable, args: tuple = (), num_processes: int = 1):
     if num_processes == 1: return fn(*args)
     from accelerate import notebook_launcher
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    notebook_launcher(fn, args=args, num_processes=num_processes)
+    notebook_launcher(_one_thread, args=(fn, *args), num_processes=num_processes)
+
+def _one_thread(fn, *args):
+    # A forked child inherits the parent's OpenMP thread pool but not its threads: if the notebook already ran torch
+    # on several threads (a classifier trained, a crop memory built), the child's first parallel op waits forever.
+    # One intra-op thread per process never enters OpenMP, and is what several processes on one CPU want anyway.
+    torch.set_num_threads(1)
+    return fn(*args)
 
 # %% ../nbs/50_train.ipynb #82baa73e
 def main(argv: Sequence[str] | None = None):

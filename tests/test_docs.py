@@ -261,8 +261,8 @@ def test_navigation_links_the_reader_in(site):
                    "data.geneva.html", "models.lattegan.html", "train.html", "runs.html", "apps.draw.html"):
         assert any(urlsplit(l).path == target for l in index.links), f"the landing page does not link {target}"
     nav = nav_sections(site)
-    assert sorted(nav["Jobs"]) == ["create_embeddings.md", "pretrain_damsm.md", "pretrain_tirg.md", "train_attngan.md",
-                                   "train_geneva_evaluator.md", "train_lattegan.md", "train_toy2d.md"], nav["Jobs"]
+    jobs = sorted(f"{p.stem}.md" for p in (ROOT / "nbs").glob("*.ipynb") if re.match(r"(train|pretrain|create)_", p.name))
+    assert "train_lattegan.md" in jobs and sorted(nav["Jobs"]) == jobs, nav["Jobs"]
     assert {"core.md", "train.md", "runs.md"} <= set(nav["Engine"]) and not any(p.startswith("train_") for p in nav["Engine"])
     assert nav["Tutorials"][0] == "tutorials/installation.md"
     job = (site / "train_lattegan.html").read_text()

@@ -153,3 +153,21 @@ def test_nan_on_one_process_stops_both(tmp_path):
     log = (tmp_path / "two" / "log.txt").read_text()
     assert "step 3: the loss is not finite (process 1: G/loss = nan)" in log, log
     assert list_checkpoints(tmp_path / "two" / "checkpoints") == []
+
+
+def test_launch_after_the_parent_used_several_threads(tmp_path):
+    """A notebook that trains or builds something with torch before `launch` forks: the children must not hang on the
+    parent's OpenMP pool (they did, on the first masked assignment, before `launch` gave them one thread each)."""
+    script = tmp_path / "warm.py"
+    script.write_text(
+        "import torch\nfrom lib.train import launch\n"
+        "def child():\n"
+        "    x, m = torch.zeros(5000, 3, 16, 16), torch.rand(5000) > 0.5\n"
+        "    x[m] = 1.0\n"
+        "    print('child', torch.get_num_threads(), float(x.mean()) > 0, flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    torch.set_num_threads(2); a = torch.randn(512, 512); [a @ a for _ in range(20)]\n"
+        "    x, m = torch.zeros(5000, 3, 16, 16), torch.rand(5000) > 0.5; x[m] = 1.0\n"
+        "    launch(child, num_processes=2)\n")
+    out = run([str(BIN / "python"), str(script)], timeout=180).stdout
+    assert out.count("child 1 True") == 2, out
