@@ -265,3 +265,75 @@ def test_caption_app_draws_stages_and_each_words_attention(tiny_attngan, tmp_pat
         page.wait(lambda: status() == "no word of the caption is in the vocabulary: zyzzyva, quux", "the refusal")
         assert close(stages()[-1], tensor_to_image(other.images[-1]))
         page.screenshot("widgets-caption-app-4-unknown-words", of=page.widget(box))
+
+
+# -- the scene-graph app (lib.apps.scene_graph.scene_app), as nbs/tutorials/scene_graph_to_image.ipynb shows it -------
+
+SCENE_TUTORIAL = ROOT / "nbs" / "tutorials" / "scene_graph_to_image.ipynb"
+
+
+@pytest.fixture(scope="module")
+def tiny_pastegan(tmp_path_factory) -> Path:
+    "A four-step PasteGAN run (smoke preset) on a 60-picture synthetic scene world: the app's plumbing is under test."
+    from lib.synth.scenes import make_scenes
+    from lib.systems.pastegan import train_pastegan
+    work = tmp_path_factory.mktemp("tiny-pastegan")
+    make_scenes(work / "scenes", 60, 0)
+    return train_pastegan("smoke", data_dir=str(work / "scenes" / "vg"), out_root=work / "runs", run_name="tiny",
+                          progress=False).run.path
+
+
+def test_scene_app_swaps_a_crop_and_removes_an_object(tiny_pastegan, tmp_path):
+    from lib.apps.scene_graph import GraphObject, Scene, SceneSession
+    from lib.data.geneva import tensor_to_image
+    notebook_with_parameters(SCENE_TUTORIAL, tmp_path / "scene_graph_to_image.ipynb",
+                             f"run = {str(tiny_pastegan)!r}\nsteps = 2\nseed = 0")
+    session = SceneSession.from_run(tiny_pastegan)   # the same drawings, made here to compare with what is shown
+    scene = session.examples[0]
+    first = session.draw(scene)
+    options = session.candidates(scene, 0)
+    assert len(options) >= 2 and first.crops[0] == options[0]
+    o = scene.objects[0]
+    swapped = Scene([GraphObject(o.name, o.box, options[1]), *scene.objects[1:]], scene.relations)
+    removed = swapped.without(0)
+    want = {name: session.draw(s) for name, s in (("first", scene), ("swapped", swapped), ("removed", removed))}
+    scale = 4                                          # scene_app's default scale
+
+    def close(a: np.ndarray, b: np.ndarray) -> bool:   # the kernel may run another thread count: last-bit float noise
+        return a.shape == b.shape and int(np.abs(a.astype(int) - b.astype(int)).max()) <= 2
+
+    with notebook_in_lab(tmp_path, "scene_graph_to_image.ipynb", "widgets-scene-app") as page:
+        page.open().run_all(timeout=600)
+        app = page.find(".jp-CodeCell .jp-OutputArea-output")[-1]   # the last cell shows the app
+        def status() -> str: return page.html_text(within=app)[0]
+        def shown() -> tuple[np.ndarray, np.ndarray]:
+            layout, picture = page.images(app)[:2]
+            return unscaled(page.image_bytes(layout), scale), unscaled(page.image_bytes(picture), scale)
+        def shows(name: str) -> bool:
+            layout, picture = shown()
+            return close(layout, tensor_to_image(want[name].layout)) and close(picture, tensor_to_image(want[name].image))
+        def differences(name: str) -> str:
+            return " ".join(f"{what}: max |shown − expected| {int(np.abs(a.astype(int) - tensor_to_image(b).astype(int)).max())}"
+                            for what, a, b in zip(("crops", "picture"), shown(), (want[name].layout, want[name].image)))
+        def expect(name: str, what: str):
+            try: page.wait(lambda: shows(name), what)
+            except AssertionError as e: raise AssertionError(f"{e}; {differences(name)}") from None
+
+        # the first test graph, drawn from each object's best-ranked crop
+        page.wait(lambda: status() == f"drawn: {len(scene.objects)} objects, {len(scene.relations)} relations", "the first graph drawn")
+        assert {"crops in their boxes", "the picture"} <= set(page.html_text(within=app)[1:])
+        expect("first", "the first graph's crops and picture")
+        page.screenshot("widgets-scene-app-1-drawn", of=page.widget("Other crop"))
+
+        # Other crop: object 0 (selected) drawn from its class's second-best crop; the crops panel and the picture change
+        page.click("Other crop")
+        expect("swapped", "the picture with object 0's other crop")
+        assert not np.array_equal(tensor_to_image(want["swapped"].layout), tensor_to_image(want["first"].layout))
+        page.screenshot("widgets-scene-app-2-other-crop", of=page.widget("Other crop"))
+
+        # Remove object: object 0 and its relations leave the graph
+        page.click("Remove object")
+        page.wait(lambda: status() == f"drawn: {len(removed.objects)} objects, {len(removed.relations)} relations",
+                  "the graph without object 0")
+        expect("removed", "the picture without object 0")
+        page.screenshot("widgets-scene-app-3-removed", of=page.widget("Other crop"))

@@ -2,6 +2,7 @@
 
     python tools/app_screenshots.py --run outputs/runs/main-job-lattegan-s0    # a trained LatteGAN run
     python tools/app_screenshots.py --attngan-run outputs/runs/attngan-main    # a trained AttnGAN run (caption app)
+    python tools/app_screenshots.py --pastegan-run outputs/runs/pastegan-main  # a trained PasteGAN run (scene-graph app)
 
 Each app is opened as a reader opens it -- its notebook run with Run All Cells in JupyterLab in headless Chromium
 (tests/jupyterlab_browser.py, the harness of the widget tests) -- used a little, and its output area saved as a PNG:
@@ -9,7 +10,8 @@ Each app is opened as a reader opens it -- its notebook run with Run All Cells i
 - `nbs/tutorials/images/draw_app.png`: the draw tutorial on `--run`, after three of the dataset's instructions;
 - `nbs/images/episode_browser.png`: `browse_episodes` on that run's validation dialogues, at turn 2;
 - `nbs/tutorials/images/caption_app.png`: the caption tutorial on `--attngan-run`, a test caption drawn, its
-  second word's attention shown.
+  second word's attention shown;
+- `nbs/tutorials/images/scene_graph_app.png`: the scene-graph tutorial on `--pastegan-run`, its first test graph drawn.
 
 The pictures are committed; run this again when an app's look changes (it takes about a minute).
 """
@@ -81,12 +83,28 @@ def caption_app(run: Path, folder: Path, out: Path) -> Path:
     return out
 
 
+def scene_graph_app(run: Path, folder: Path, out: Path) -> Path:
+    "The scene-graph tutorial on `run`, its first test graph drawn, its app saved to `out`."
+    notebook_with_parameters(ROOT / "nbs" / "tutorials" / "scene_graph_to_image.ipynb", folder / "scene.ipynb",
+                             f"run = {str(run)!r}", replace=False)
+    with notebook_in_lab(folder, "scene.ipynb", "docs-scene-graph-app") as page:
+        page.open().run_all(timeout=600)
+        app = page.find(".jp-CodeCell .jp-OutputArea-output")[-1]
+        page.wait(lambda: page.html_text(within=app)[0].startswith("drawn: "), "the first graph drawn", timeout=120)
+        page.screenshot("docs-scene-graph-app", of=page.widget("Other crop"))
+        page.scroll_to(app, "start")      # the app is taller than the crop a plain element screenshot keeps
+        out.parent.mkdir(parents=True, exist_ok=True)
+        app.screenshot(str(out))
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, help="a trained LatteGAN run folder (e.g. the main job's)")
     ap.add_argument("--attngan-run", type=Path, help="a trained AttnGAN run folder (e.g. the AttnGAN main job's)")
+    ap.add_argument("--pastegan-run", type=Path, help="a trained PasteGAN run folder (e.g. the PasteGAN main job's)")
     args = ap.parse_args(argv)
-    if not (args.run or args.attngan_run): ap.error("give --run, --attngan-run or both")
+    if not (args.run or args.attngan_run or args.pastegan_run): ap.error("give --run, --attngan-run, --pastegan-run, or several")
     if args.run:
         run = args.run.resolve()
         with tempfile.TemporaryDirectory() as d:
@@ -96,6 +114,10 @@ def main(argv=None):
     if args.attngan_run:
         with tempfile.TemporaryDirectory() as d:
             print(caption_app(args.attngan_run.resolve(), Path(d), ROOT / "nbs" / "tutorials" / "images" / "caption_app.png"))
+    if args.pastegan_run:
+        with tempfile.TemporaryDirectory() as d:
+            print(scene_graph_app(args.pastegan_run.resolve(), Path(d),
+                                  ROOT / "nbs" / "tutorials" / "images" / "scene_graph_app.png"))
 
 
 if __name__ == "__main__":

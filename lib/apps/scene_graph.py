@@ -187,6 +187,9 @@ def scene_app(session: SceneSession,   # from `SceneSession.from_run`
         k, scene = objects.index, state["scene"]
         o = scene.objects[k]
         box = (xs.value[0], ys.value[0], xs.value[1], ys.value[1])
+        on_grid = lambda v: round(v / xs.step) * xs.step
+        if klass.value == o.name and all(min(abs(b - v), abs(b - on_grid(v))) < 1e-6 for b, v in zip(box, o.box)):
+            return    # the sliders only snapped the shown box to their step: the object has not moved
         new = GraphObject(klass.value, box, o.crop if klass.value == o.name else None)
         state["scene"] = Scene(scene.objects[:k] + [new] + scene.objects[k + 1:], scene.relations)
         show(k)

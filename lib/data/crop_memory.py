@@ -131,8 +131,10 @@ class CropSelector:
         cand = self.memory.by_class.get(int(obj), np.zeros(0, np.int64))
         cand = cand[self.memory.image_ids[cand] != image_id]
         if not len(cand): return cand
-        score = (self.unit[cand] @ F.normalize(context, dim=0)).numpy()
-        return cand[np.argsort(-score, kind="stable")]
+        score = (self.unit[cand] @ F.normalize(context, dim=0)).double().numpy()
+        # many crops share a context exactly; rounding keeps their order (memory order) from hanging on the last bit
+        # of a product that another thread count or process computes differently
+        return cand[np.argsort(-np.round(score, 5), kind="stable")]
 
     def select(self, batch: dict, rng: np.random.Generator | None = None) -> tuple[Tensor, Tensor]:
         """(crops (O,3,S,S), memory indices (O,), −1 where none) for a collated batch: `__image__` and classes without a

@@ -20,9 +20,10 @@ from PIL import Image, ImageDraw
 from ..core import atomic_write
 
 # %% auto #0
-__all__ = ['THINGS', 'HOLED', 'STUFF', 'GROUNDS', 'PREDICATES', 'COLOURS', 'STUFF_COLOURS', 'COCO_THING_IDS', 'COCO_STUFF_IDS',
-           'VG_MAX', 'SceneObject', 'Scene', 'shape_polygon', 'geometric_relation', 'make_scene', 'uncompressed_rle',
-           'compressed_rle', 'write_vg_split', 'vg_vocab', 'coco_annotations', 'make_scenes']
+__all__ = ['THINGS', 'HOLED', 'STUFF', 'GROUNDS', 'PREDICATES', 'COLOURS', 'THING_COLOURS', 'TYPICAL', 'STUFF_COLOURS',
+           'COCO_THING_IDS', 'COCO_STUFF_IDS', 'VG_MAX', 'SceneObject', 'Scene', 'shape_polygon', 'geometric_relation',
+           'make_scene', 'uncompressed_rle', 'compressed_rle', 'write_vg_split', 'vg_vocab', 'coco_annotations',
+           'make_scenes']
 
 # %% ../../nbs/22_synth.scenes.ipynb #e738d79e
 THINGS = ("circle", "ellipse", "square", "rectangle", "triangle", "inverted triangle", "diamond", "pentagon",
@@ -33,6 +34,9 @@ GROUNDS = ("grass", "sand", "water")
 PREDICATES = ("__in_image__", "left of", "right of", "above", "below", "inside", "surrounding", "on")
 COLOURS = {"red": (205, 45, 45), "green": (45, 160, 70), "blue": (45, 80, 205), "yellow": (235, 205, 45),
            "purple": (140, 60, 170), "orange": (240, 135, 35), "white": (240, 240, 240), "black": (35, 35, 35)}
+# each kind of thing: two typical colours (all 16 pairs differ)
+THING_COLOURS = {name: (list(COLOURS)[i % 8], list(COLOURS)[(i + 1 + 2 * (i // 8)) % 8]) for i, name in enumerate(THINGS)}
+TYPICAL = 0.8                 # the share of things in one of their kind's typical colours
 STUFF_COLOURS = {"sky": (150, 195, 235), "grass": (95, 150, 70), "sand": (215, 195, 140), "water": (60, 110, 170),
                  "wall": (150, 120, 110), "other": (120, 120, 120)}
 COCO_THING_IDS = {n: i + 1 for i, n in enumerate(THINGS)}           # COCO's things start at 1
@@ -114,7 +118,9 @@ def make_scene(rng: np.random.Generator, size: int = 64) -> Scene:
         objects.append(SceneObject("other", _box_of(m), m))
     ground_obj = objects[len(bands) - 1]
     for _ in range(int(rng.integers(2, 7))):
-        name, colour = THINGS[int(rng.integers(len(THINGS)))], list(COLOURS)[int(rng.integers(len(COLOURS)))]
+        name = THINGS[int(rng.integers(len(THINGS)))]
+        typical = rng.random() < TYPICAL
+        colour = THING_COLOURS[name][int(rng.integers(2))] if typical else list(COLOURS)[int(rng.integers(len(COLOURS)))]
         r = float(rng.uniform(0.09, 0.2) * size)
         cx = float(rng.uniform(r, size - r))
         stands = rng.random() < 0.5
