@@ -31,6 +31,11 @@ def unscaled(png: bytes, scale: int) -> np.ndarray:
     return small
 
 
+def close(a: np.ndarray, b: np.ndarray) -> bool:
+    "The same picture up to last-bit float noise (the kernel may run another thread count than the test)."
+    return a.shape == b.shape and int(np.abs(a.astype(int) - b.astype(int)).max()) <= 2
+
+
 # -- the episode browser (lib.data.geneva.browse_episodes) ----------------------------------------------------------
 
 def test_episode_browser_follows_its_sliders(tmp_path):
@@ -222,9 +227,6 @@ def test_caption_app_draws_stages_and_each_words_attention(tiny_attngan, tmp_pat
     scale, box = 3, "type a caption, then Enter"      # caption_app's default scale; the box's placeholder
     last = want.images[-1].shape[-1]
 
-    def close(a: np.ndarray, b: np.ndarray) -> bool:   # the kernel may run another thread count: last-bit float noise
-        return a.shape == b.shape and int(np.abs(a.astype(int) - b.astype(int)).max()) <= 2
-
     with notebook_in_lab(tmp_path, "caption_to_image.ipynb", "widgets-caption-app") as page:
         page.open().run_all(timeout=600)
         app = page.find(".jp-CodeCell .jp-OutputArea-output")[-1]   # the last cell shows the app
@@ -298,9 +300,6 @@ def test_scene_app_swaps_a_crop_and_removes_an_object(tiny_pastegan, tmp_path):
     removed = swapped.without(0)
     want = {name: session.draw(s) for name, s in (("first", scene), ("swapped", swapped), ("removed", removed))}
     scale = 4                                          # scene_app's default scale
-
-    def close(a: np.ndarray, b: np.ndarray) -> bool:   # the kernel may run another thread count: last-bit float noise
-        return a.shape == b.shape and int(np.abs(a.astype(int) - b.astype(int)).max()) <= 2
 
     with notebook_in_lab(tmp_path, "scene_graph_to_image.ipynb", "widgets-scene-app") as page:
         page.open().run_all(timeout=600)
