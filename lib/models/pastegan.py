@@ -103,12 +103,12 @@ class PasteGenerator(SceneGraphNet):
         codes = self.crop_encoder(crops)
         s = codes.shape[-1]
         refined, pred_maps = self.refiner(codes, pred_raw[:, :, None, None].expand(-1, -1, s, s).contiguous(), triples)
-        obj_layout = boxes_to_layout(torch.cat([obj_vec[:, :, None, None].expand(-1, -1, s, s), refined], 1), boxes, self.layout_size)
+        obj_maps = torch.cat([obj_vec[:, :, None, None].expand(-1, -1, s, s), refined], 1)
         edge = triples[:, 1] == self.in_image
         edges = triples[edge][:, [0, 2]]
         pred_feat = torch.cat([pred_vec[edge][:, :, None, None].expand(-1, -1, s, s), pred_maps[edge]], 1)
-        edge_layout = boxes_to_layout(pred_feat, boxes[edges[:, 0]], self.layout_size)
-        canvas = self.fuser(obj_layout, edge_layout, edges)[objs == self.image_object]   # the pictures' nodes, in order
+        # each map laid into its box, then fused (the fuser's convolutions run on the small maps: `from_maps`)
+        canvas = self.fuser.from_maps(obj_maps, pred_feat, boxes, edges, self.layout_size)[objs == self.image_object]
         return self.decoder(self.canvas(canvas)), codes
 
     def forward(self, objs: Tensor, triples: Tensor, boxes: Tensor, crops: Tensor,

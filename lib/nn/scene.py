@@ -104,14 +104,34 @@ class ObjectImageFuser(nn.Module):
         self.scale = 1 / math.sqrt(dim)
 
     def forward(self, obj_layout: Tensor, edge_layout: Tensor, edges: Tensor) -> Tensor:
-        s, i = edges[:, 0], edges[:, 1]
-        q = self.query(obj_layout[s])                                   # (E,C,H,W)
-        score = (q * self.key(edge_layout)).sum(1, keepdim=True) * self.scale
+        q = self.query(obj_layout[edges[:, 0]])                        # (E,C,H,W)
+        nodes = edges[:, 1].unique()
+        return self._attend(q, self.key(edge_layout), self.value(q), edges, obj_layout[nodes], len(obj_layout))
+
+    def from_maps(self, obj_maps: Tensor, edge_maps: Tensor, boxes: Tensor, edges: Tensor, size: int) -> Tensor:
+        """`forward` on the layouts `boxes_to_layout(obj_maps, boxes, size)` and `boxes_to_layout(edge_maps,
+        boxes[s_e], size)`, without making the 1×1 convolutions run over them: they run on the small maps first.
+        Exact, because laying out is linear — inside its box each pixel a convex combination of map pixels, outside
+        zero, where a convolution leaves its bias — so a convolution commutes with it up to that bias."""
+        s = edges[:, 0]
+        lay = lambda maps, b: boxes_to_layout(maps, b, size)
+        unbiased = lambda conv, x: F.conv2d(x, conv.weight)
+        q_maps = unbiased(self.query, obj_maps[s])
+        q = lay(q_maps, boxes[s]) + self.query.bias[:, None, None]
+        k = lay(unbiased(self.key, edge_maps), boxes[s]) + self.key.bias[:, None, None]
+        v_bias = self.value.weight[:, :, 0, 0] @ self.query.bias + self.value.bias   # value(query's bias) outside the boxes
+        v = lay(unbiased(self.value, q_maps), boxes[s]) + v_bias[:, None, None]
+        nodes = edges[:, 1].unique()
+        return self._attend(q, k, v, edges, lay(obj_maps[nodes], boxes[nodes]), len(obj_maps))
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, edges: Tensor, node_layout: Tensor, n: int) -> Tensor:
+        "Each picture node's canvas: its edges' values weighted by a per-pixel softmax of q·k, plus the node's own map."
+        i = edges[:, 1]
+        score = (q * k).sum(1, keepdim=True) * self.scale
         score = (score - score.max(0, keepdim=True).values).exp()      # stable: shifted by the largest at each pixel
-        denominator = score.new_zeros(len(obj_layout), *score.shape[1:]).index_add(0, i, score)[i].clamp(min=1e-5)
-        weighted = (score / denominator) * self.value(q)                # PasteGAN's values are read off the queries
-        nodes = i.unique()
-        return obj_layout.new_zeros(obj_layout.shape).index_add(0, i, weighted).index_add(0, nodes, obj_layout[nodes])   # + the node's own map
+        denominator = score.new_zeros(n, *score.shape[1:]).index_add(0, i, score)[i].clamp(min=1e-5)
+        weighted = (score / denominator) * v                            # PasteGAN's values are read off the queries
+        return q.new_zeros(n, *q.shape[1:]).index_add(0, i, weighted).index_add(0, i.unique(), node_layout)
 
 # %% ../../nbs/33_nn.scene.ipynb #f8f59810
 def fit_to(canvas: Tensor, size) -> Tensor:
