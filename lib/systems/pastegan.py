@@ -74,12 +74,12 @@ def prepare_crop_memory(folder: str | Path, kind: str, crop_size: int, image_siz
 
 # %% ../../nbs/77_systems.pastegan.ipynb #17e130c8
 class PasteItems(Dataset):
-    "Scene-graph items with `original_crops` (each object's own) and, with a selector, `crops`/`crop_index` (selected from the memory)."
+    "Scene-graph items, with a selector also `original_crops` (each object's own) and `crops`/`crop_index` (selected from the memory)."
     epoch_indices = True   # item k of epoch e is index e·n + k: the readers' object draws and ours change per epoch
 
     def __init__(self, graphs: Dataset,                  # `VisualGenome` or `CocoStuff` (or any reader with their items)
                  crop_size: int,                         # the crops' side
-                 selector: CropSelector | None = None,   # None: no selected crops (the sg2im baseline)
+                 selector: CropSelector | None = None,   # None: no crops at all (the sg2im baseline)
                  seed: int = 0,
                  draw: bool = True,                      # draw one of the top k (False: the best)
                  ):
@@ -100,13 +100,13 @@ class PasteItems(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         item = dict(self.graphs[index])
+        if self.selector is None: return item      # the sg2im baseline reads no crop: none are cut
         one = collate_scene_graphs([item])
         own = crop_objects(one["images"], one["boxes"], one["obj_to_img"], self.crop_size, one.get("masks"))
         own[item["objs"] == self.image_object] = -1
         item["original_crops"] = own
-        if self.selector is not None:
-            rng = np.random.default_rng([self.seed, int(index)]) if self.draw else None
-            item["crops"], item["crop_index"] = self.selector.select(one, rng)
+        rng = np.random.default_rng([self.seed, int(index)]) if self.draw else None
+        item["crops"], item["crop_index"] = self.selector.select(one, rng)
         return item
 
 def collate_paste(items: list[dict]) -> dict[str, torch.Tensor]:
