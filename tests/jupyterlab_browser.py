@@ -344,18 +344,25 @@ class Page:
         self.driver.execute_script("arguments[0].scrollIntoView({block: arguments[1]});", el, where)
 
     def image_bytes(self, img) -> bytes:
-        "The bytes the picture shows: its `src` (a blob: or data: URL of the widget's PNG) fetched in the page."
-        src = img.get_attribute("src")
+        """The bytes the picture shows: its `src` (a blob: or data: URL of the widget's PNG) fetched in the page.
+        The widget revokes a picture's blob URL when a new picture replaces it; a fetch that loses that race
+        is asked again with the new `src`."""
         self.driver.set_script_timeout(30)
-        b64 = self.driver.execute_async_script("""
+        for _ in range(5):
+            src = img.get_attribute("src")
+            b64 = self._fetch_base64(src)
+            if not b64.startswith("ERROR") or img.get_attribute("src") == src: break
+        assert not b64.startswith("ERROR"), f"could not read the picture at {src[:80]}: {b64}"
+        return base64.b64decode(b64)
+
+    def _fetch_base64(self, src: str) -> str:
+        return self.driver.execute_async_script("""
             const done = arguments[arguments.length - 1];
             fetch(arguments[0]).then(r => r.arrayBuffer()).then(buf => {
               const bytes = new Uint8Array(buf); let s = '';
               for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
               done(btoa(s));
             }).catch(e => done('ERROR ' + e));""", src)
-        assert not b64.startswith("ERROR"), f"could not read the picture at {src[:80]}: {b64}"
-        return base64.b64decode(b64)
 
     # -- what a person sees ---------------------------------------------------------------------------------
     def shown_size(self, img) -> tuple[tuple[int, int], tuple[int, int]]:
