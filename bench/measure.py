@@ -38,11 +38,12 @@ def engine_step(system, nets, modules: dict, opts: dict, batch: dict, i: int, ba
     "One training step as `Engine._run_phase` runs it (without the process group and the logging): each phase's net trainable alone, its loss, backward, step, gradients freed."
     from torch.nn.utils import parametrize
     from lib.train import StepContext
+    carry = {}   # what a phase leaves for the step's later phases, as the engine keeps it
     for ph in system.phases:
         for name, m in modules.items(): m.requires_grad_(name == ph.net)
         opts[ph.net].zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16), parametrize.cached():
-            loss, _ = system.loss(ph, batch, nets, StepContext(i, ph, 0, batch_size, 0, batch_size, device))
+            loss, _ = system.loss(ph, batch, nets, StepContext(i, ph, 0, batch_size, 0, batch_size, device, carry))
         loss.backward()
         opts[ph.net].step()
         opts[ph.net].zero_grad(set_to_none=True)

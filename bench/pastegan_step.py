@@ -1,14 +1,14 @@
-"""Time and peak memory of one PasteGAN training step (both discriminators, then G's two paths and every loss).
+"""Time and peak memory of one PasteGAN training step (G's two paths and every loss, then both discriminators).
 
     python bench/pastegan_step.py                         # CPU: paper-vg @ batch 4 on 2 threads, cpu-demo @ batch 16,
                                                           # each in its own process
     python bench/pastegan_step.py --preset paper-vg --batch 32 --compile   # on a GPU: bf16 autocast, eager and
                                                                            # with G compiled, images/s
 
-A step is what the engine runs per batch: the D phase (the generator's two paths without gradients; the image
-discriminator on real and both fakes, the object discriminator on every object cut out of them) and the G phase
-(L1, box regression, crop matching, both adversarial terms and auxiliary classification on both paths, and the three
-perceptual terms through VGG-19), each with its Adam step. VGG-19 has random weights here (the time does not depend
+A step is what the engine runs per batch, in the official order: the G phase (L1, box regression, crop matching,
+both adversarial terms and auxiliary classification on both paths, and the three perceptual terms through VGG-19),
+then the D phase on the pictures G drew in its phase (the image discriminator on real and both fakes, the object
+discriminator on every object cut out of them), each with its Adam step. VGG-19 has random weights here (the time does not depend
 on them). Inputs are random scene graphs of Visual Genome's shapes (179 object classes, 46 predicates, 8 objects and
 6 relations a picture, plus the pictures' nodes and `__in_image__` edges) with random crops, so the data pipeline
 and the crop selector are not timed. Reference point (issue 23): the official code takes 28.5 s and 6.29 GB peak RSS

@@ -17,7 +17,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -138,6 +138,7 @@ class StepContext:
     offset: int                 # row of this micro-batch's first sample in the global batch
     micro_batch: int            # samples in this micro-batch
     device: torch.device
+    carry: dict = field(default_factory=dict)  # left by this step's earlier phases for this micro-batch
     _calls: int = 0
 
     def randn(self, *shape: int, dtype=torch.float32,
@@ -549,7 +550,7 @@ class _Step:
         for name, params in self._params.items():
             for p in params: p.requires_grad_(name == net)
 
-    def _run_phase(self, phase: Phase, micro_batches: list):
+    def _run_phase(self, phase: Phase, micro_batches: list, carries: list[dict]):
         acc, cfg = self.accelerator, self.cfg
         trained, opt = self.nets[phase.net], self.optimizers[phase.net]
         self._set_trainable(phase.net)
@@ -557,7 +558,7 @@ class _Step:
         for i, batch in enumerate(micro_batches):
             ctx = StepContext(step=self.step, phase=phase, seed=cfg.seed, global_batch=cfg.batch_size,
                               offset=(acc.process_index * cfg.accum + i) * self.micro_batch,
-                              micro_batch=self.micro_batch, device=acc.device)
+                              micro_batch=self.micro_batch, device=acc.device, carry=carries[i])
             with acc.autocast(), parametrize.cached():
                 loss, stats = self.system.loss(phase, batch, self._loss_nets, ctx)
             (loss / len(micro_batches)).backward()
@@ -652,8 +653,10 @@ class _Loop:
         try:
             while (cfg.steps is None or self.step < cfg.steps) and not self.stop_requested:
                 group = next(batches)
+                carries = [{} for _ in group]   # what a phase leaves for the step's later phases, per micro-batch
                 for phase in self.system.phases:
-                    if self.step % phase.interval == 0: self._run_phase(phase, group)
+                    if self.step % phase.interval == 0: self._run_phase(phase, group, carries)
+                del carries
                 self._set_trainable(None)
                 self._check_losses()
                 self._update_ema()

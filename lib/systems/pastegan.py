@@ -121,7 +121,7 @@ LOSS_WEIGHTS = dict(l1=1.0, box=10.0, crop_matching=10.0, image_adv=0.01, object
                     perceptual=1.0, perceptual_generated=0.5, perceptual_objects=0.5)
 
 class PasteGANSystem(GANSystem):
-    "PasteGAN (or the sg2im baseline): nets G and D (`D['image']`, `D['object']`), phases D then G, no EMA copy."
+    "PasteGAN (or the sg2im baseline): nets G and D (`D['image']`, `D['object']`), phases G then D, no EMA copy."
     ema = None
 
     def __init__(self, G: nn.Module, D_image: nn.Module, D_object: nn.Module, model: str = "pastegan",
@@ -132,7 +132,7 @@ class PasteGANSystem(GANSystem):
         if model not in GENERATORS: raise ValueError(f"model: expected one of {sorted(GENERATORS)}, got {model!r}")
         unknown = sorted(set(weights or {}) - set(LOSS_WEIGHTS))
         if unknown: raise ValueError(f"loss weights {unknown} are not terms; the terms are {sorted(LOSS_WEIGHTS)}")
-        self.phases = (Phase("D", "D"), Phase("G", "G"))
+        self.phases = (Phase("G", "G"), Phase("D", "D"))
         self.collate_fn = collate_paste
         self.model, self.weights, self.lr, self.betas = model, {**LOSS_WEIGHTS, **(weights or {})}, lr, tuple(betas)
         self.object_size, self.image_object, self.perceptual = object_size, image_object, perceptual
@@ -168,8 +168,10 @@ class PasteGANSystem(GANSystem):
         labels = batch["objs"][keep]
         noise = self.noise(nets.G, batch, ctx)
         if phase.name == "D":
-            with torch.no_grad(): out = self.draw(nets.G, batch, noise)
-            fakes = [out["image"]] + ([out["reconstruction"]] if "reconstruction" in out else [])
+            fakes = ctx.carry.get("fakes")     # the G phase's pictures, drawn before its update (the official order)
+            if fakes is None:
+                with torch.no_grad(): out = self.draw(nets.G, batch, noise)
+                fakes = [out["image"]] + ([out["reconstruction"]] if "reconstruction" in out else [])
             real_img = D_img(real)
             real_obj, real_cls = D_obj(self.objects(batch, real))
             fake_obj = [D_obj(self.objects(batch, f)) for f in fakes]
@@ -181,6 +183,7 @@ class PasteGANSystem(GANSystem):
         if phase.name != "G": raise KeyError(phase.name)
         out = self.draw(nets.G, batch, noise)
         fakes = [out["image"]] + ([out["reconstruction"]] if "reconstruction" in out else [])
+        ctx.carry["fakes"] = [f.detach() for f in fakes]
         target = fakes[-1]                 # PasteGAN: the reconstruction; sg2im: its only picture
         fake_obj = [D_obj(self.objects(batch, f)) for f in fakes]
         t = {"l1": F.l1_loss(target, real), "box": F.mse_loss(out["boxes_pred"], batch["boxes"]),
