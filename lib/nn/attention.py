@@ -19,23 +19,26 @@ __all__ = ['SelfAttention2d', 'MultiHeadCrossAttention', 'WordAttention']
 
 # %% ../../nbs/30_nn.attention.ipynb #0d29882d
 class SelfAttention2d(nn.Module):
-    """SAGAN self-attention block with a learnable residual gain `gamma` (init 0).
+    """SAGAN self-attention block with a learnable residual gain `gamma` (from 0 unless told).
 
     x: (B,C,H,W), C divisible by 8 (H, W even with `pool`) -> (B,C,H,W);
     with `return_attn` also the attention weights (B, H·W, M), rows summing to 1, M = H·W (or H·W/4 with `pool`)."""
 
     def __init__(self,
                  channels: int,  # C, channels of x (a multiple of 8)
-                 pool: bool = False,  # BigGAN: 2x2 max-pool keys and values
-                 sn: bool = True):  # spectral norm on the 1x1 convs
+                 pool: bool | str = False,  # True: 2x2 max-pool keys and values (BigGAN); 'input': the input of their convs
+                 sn: bool = True,  # spectral norm on the 1x1 convs
+                 bias: bool = False,  # biases on the 1x1 convs
+                 gamma: float = 0.0):  # the residual gain's start
         super().__init__()
         if channels % 8: raise ValueError(f"SelfAttention2d: channels must be a multiple of 8, got {channels}")
+        if pool not in (False, True, "input"): raise ValueError(f"SelfAttention2d: pool must be False, True or 'input', got {pool!r}")
         self.channels, self.pool = channels, pool
-        self.query = snconv2d(channels, channels // 8, 1, bias=False, sn=sn)
-        self.key = snconv2d(channels, channels // 8, 1, bias=False, sn=sn)
-        self.value = snconv2d(channels, channels // 2, 1, bias=False, sn=sn)
-        self.out = snconv2d(channels // 2, channels, 1, bias=False, sn=sn)
-        self.gamma = nn.Parameter(torch.zeros(()))
+        self.query = snconv2d(channels, channels // 8, 1, bias=bias, sn=sn)
+        self.key = snconv2d(channels, channels // 8, 1, bias=bias, sn=sn)
+        self.value = snconv2d(channels, channels // 2, 1, bias=bias, sn=sn)
+        self.out = snconv2d(channels // 2, channels, 1, bias=bias, sn=sn)
+        self.gamma = nn.Parameter(torch.tensor(float(gamma)))
 
     def forward(self, x: Tensor, return_attn: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         B, C, H, W = x.shape if x.dim() == 4 else (None,) * 4
@@ -43,8 +46,13 @@ class SelfAttention2d(nn.Module):
             raise ValueError(f"SelfAttention2d: expected x of shape (B,{self.channels},H,W), got {tuple(x.shape)}")
         if self.pool and (H % 2 or W % 2):
             raise ValueError(f"SelfAttention2d(pool=True): H and W must be even, got {(H, W)}")
-        q, k, v = self.query(x), self.key(x), self.value(x)
-        if self.pool: k, v = F.max_pool2d(k, 2), F.max_pool2d(v, 2)
+        q = self.query(x)
+        if self.pool == "input":
+            pooled = F.max_pool2d(x, 2)
+            k, v = self.key(pooled), self.value(pooled)
+        else:
+            k, v = self.key(x), self.value(x)
+            if self.pool: k, v = F.max_pool2d(k, 2), F.max_pool2d(v, 2)
         q = q.flatten(2).transpose(1, 2)  # (B, N, C/8)
         k = k.flatten(2).transpose(1, 2)  # (B, M, C/8)
         v = v.flatten(2).transpose(1, 2)  # (B, M, C/2)

@@ -17,8 +17,8 @@ from torch.nn.utils.parametrizations import _SpectralNorm, spectral_norm
 from .norm import apply_norm, make_norm
 
 # %% auto #0
-__all__ = ['snconv2d', 'snlinear', 'snembedding', 'refresh_spectral_norms', 'ResBlockUp', 'ResBlockDown', 'count_parameters',
-           'check_shape', 'check_image_size']
+__all__ = ['ACTIVATIONS', 'snconv2d', 'snlinear', 'snembedding', 'refresh_spectral_norms', 'activation', 'ResBlockUp',
+           'ResBlockDown', 'count_parameters', 'check_shape', 'check_image_size']
 
 # %% ../../nbs/30_nn.layers.ipynb #f0b51964
 def snconv2d(in_channels: int,  # channels in
@@ -71,6 +71,13 @@ def refresh_spectral_norms(module: nn.Module,  # any model: layers without spect
     return count
 
 # %% ../../nbs/30_nn.layers.ipynb #c01fff69
+ACTIVATIONS = {"relu": F.relu, "leaky_relu": lambda x: F.leaky_relu(x, 0.2)}
+
+def activation(name: str):
+    "The residual blocks' nonlinearity by name: `relu` or `leaky_relu` (slope 0.2)."
+    if name not in ACTIVATIONS: raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]
+
 class ResBlockUp(nn.Module):
     """Pre-activation residual block that doubles the resolution.
 
@@ -85,25 +92,34 @@ class ResBlockUp(nn.Module):
                  sn: bool = True,  # spectral norm on the convs
                  upsample: bool = True,  # nearest-neighbour x2; False keeps the size
                  bias: bool = True,  # a learnable bias on each conv (the shortcut's included)
-                 gain_offset: bool = True):  # `adain`/`spade` norms: predict `gamma - 1` (True) or `gamma` itself
+                 gain_offset: bool = True,  # `adain`/`spade` norms: predict `gamma - 1` (True) or `gamma` itself
+                 act: str = "relu",  # `relu` or `leaky_relu` (slope 0.2)
+                 up: str = "nearest",  # `nearest` or `bilinear` (align_corners=True)
+                 shortcut: bool | None = None):  # a 1x1 conv on the shortcut (None: only when the channels change)
         super().__init__()
-        self.in_channels, self.out_channels, self.upsample = in_channels, out_channels, upsample
+        if up not in ("nearest", "bilinear"): raise ValueError(f"ResBlockUp: up must be 'nearest' or 'bilinear', got {up!r}")
+        self.in_channels, self.out_channels, self.upsample, self.mode = in_channels, out_channels, upsample, up
+        self.act = activation(act)
         self.norm1 = make_norm(norm, in_channels, cond_dim, sn=sn, gain_offset=gain_offset)
         self.conv1 = snconv2d(in_channels, out_channels, 3, bias=bias, sn=sn)
         self.norm2 = make_norm(norm, out_channels, cond_dim, sn=sn, gain_offset=gain_offset)
         self.conv2 = snconv2d(out_channels, out_channels, 3, bias=bias, sn=sn)
-        self.shortcut = (snconv2d(in_channels, out_channels, 1, bias=bias, sn=sn) if in_channels != out_channels
-                         else nn.Identity())
+        conv = in_channels != out_channels if shortcut is None else shortcut
+        self.shortcut = snconv2d(in_channels, out_channels, 1, bias=bias, sn=sn) if conv else nn.Identity()
 
     def _up(self, x: Tensor) -> Tensor:
-        return F.interpolate(x, scale_factor=2, mode="nearest") if self.upsample else x
+        if not self.upsample: return x
+        if self.mode == "nearest": return F.interpolate(x, scale_factor=2, mode="nearest")
+        return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"ResBlockUp: expected x of shape (B,{self.in_channels},H,W), got {tuple(x.shape)}")
-        h = self.conv1(self._up(F.relu(apply_norm(self.norm1, x, c))))
-        h = self.conv2(F.relu(apply_norm(self.norm2, h, c)))
-        return h + self._up(self.shortcut(x))
+        h = self.conv1(self._up(self.act(apply_norm(self.norm1, x, c))))
+        h = self.conv2(self.act(apply_norm(self.norm2, h, c)))
+        # nearest copies pixels, so the 1x1 conv commutes with it and runs on a quarter of them; bilinear does not
+        skip = self._up(self.shortcut(x)) if self.mode == "nearest" else self.shortcut(self._up(x))
+        return h + skip
 
 # %% ../../nbs/30_nn.layers.ipynb #2710a7e8
 class ResBlockDown(nn.Module):
@@ -119,7 +135,9 @@ class ResBlockDown(nn.Module):
                  norm: str = "none",  # unconditional norm before each ReLU: none, batch or instance
                  sn: bool = True,  # spectral norm on the convs
                  bias: bool = True,  # a learnable bias on each conv (the shortcut's included)
-                 affine: bool = True):  # the batch/instance norm learns a per-channel gain and bias
+                 affine: bool = True,  # the batch/instance norm learns a per-channel gain and bias
+                 act: str = "relu",  # `relu` or `leaky_relu` (slope 0.2)
+                 shortcut: bool | None = None):  # a 1x1 conv on the shortcut (None: only when the channels change)
         super().__init__()
         if norm not in ("none", "batch", "instance"):
             raise ValueError(f"ResBlockDown: norm must be 'none', 'batch' or 'instance', got {norm!r}")
@@ -128,8 +146,9 @@ class ResBlockDown(nn.Module):
         self.conv1 = snconv2d(in_channels, out_channels, 3, bias=bias, sn=sn)
         self.norm2 = make_norm(norm, out_channels, affine=affine)
         self.conv2 = snconv2d(out_channels, out_channels, 3, bias=bias, sn=sn)
-        self.shortcut = (snconv2d(in_channels, out_channels, 1, bias=bias, sn=sn) if in_channels != out_channels
-                         else nn.Identity())
+        conv = in_channels != out_channels if shortcut is None else shortcut
+        self.shortcut = snconv2d(in_channels, out_channels, 1, bias=bias, sn=sn) if conv else nn.Identity()
+        self.act = activation(act)
 
     def _down(self, x: Tensor) -> Tensor:
         return F.avg_pool2d(x, 2) if self.downsample else x
@@ -139,8 +158,8 @@ class ResBlockDown(nn.Module):
             raise ValueError(f"ResBlockDown: expected x of shape (B,{self.in_channels},H,W), got {tuple(x.shape)}")
         if self.downsample and (x.shape[2] % 2 or x.shape[3] % 2):
             raise ValueError(f"ResBlockDown: H and W must be even to halve them, got {tuple(x.shape[2:])}")
-        h = x if self.first else F.relu(self.norm1(x))
-        h = self.conv2(F.relu(self.norm2(self.conv1(h))))
+        h = x if self.first else self.act(self.norm1(x))
+        h = self.conv2(self.act(self.norm2(self.conv1(h))))
         return self._down(h) + self.shortcut(self._down(x))
 
 # %% ../../nbs/30_nn.layers.ipynb #05af4257
