@@ -1,4 +1,4 @@
-"""Frozen pretrained image backbones — ResNet-18, Inception-v3, VGG-16/19 — loaded from local weight files only, with errors that name the file and what does not fit.
+"""Frozen pretrained image backbones — ResNet-18, Inception-v3, VGG-16/19, the Places365 VGG-16 and its feature pyramid — loaded from local weight files only, with errors that name the file and what does not fit.
 
 Docs: https://drawlab.github.io/drawlab/nn.pretrained.html.md"""
 
@@ -12,11 +12,13 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['VGG19_CUTS', 'read_state_dict', 'load_pretrained', 'resnet18_layer3', 'inception_v3', 'vgg16_features',
-           'vgg19_features', 'ImageFeatures', 'VGGPerceptual']
+__all__ = ['VGG19_CUTS', 'VGG16_CONVS', 'VGG16_WIDTHS', 'PYRAMID_LEVELS', 'PLACES365_MEAN_BGR', 'read_state_dict',
+           'load_pretrained', 'resnet18_layer3', 'inception_v3', 'vgg16_features', 'vgg19_features', 'ImageFeatures',
+           'VGGPerceptual', 'VGG16Classifier', 'vgg16_places365']
 
 # %% ../../nbs/32_nn.pretrained.ipynb #daea3cfd
 def read_state_dict(path: str | Path,  # a local weight file
@@ -40,18 +42,20 @@ def load_pretrained(build,                     # state dict -> the torchvision n
                     what: str,                 # for messages
                     keep=lambda net: net,      # net -> the part that is returned (it must be fully loaded)
                     unused: Sequence[str] = (),  # key prefixes the file may hold that the kept part does not use
+                    convert=None,              # state dict -> the network's names (e.g. another release's layout)
                     ) -> nn.Module:
     "Build a network without initialising it, load a local state dict into it, return `keep(net)` frozen, in eval mode."
     state = read_state_dict(path, what)
+    if convert is not None: state = convert(state)
     with torch.device("meta"): net = build(state)
     unused = tuple(unused)
     state = {k: v for k, v in state.items() if not k.startswith(unused)} if unused else state
     try: missing, unexpected = net.load_state_dict(state, strict=False, assign=True)
     except RuntimeError as e:   # shapes that differ
-        raise KeyError(f"{path}: not a torchvision {what} state dict: {e}") from None
+        raise KeyError(f"{path}: {what} weights expected: {e}") from None
     missing = [k for k in missing if not k.startswith(unused)] if unused else missing
     if missing or unexpected:
-        raise KeyError(f"{path}: not a torchvision {what} state dict: missing {missing[:5]} ({len(missing)}), "
+        raise KeyError(f"{path}: {what} weights expected: missing {missing[:5]} ({len(missing)}), "
                        f"unexpected {unexpected[:5]} ({len(unexpected)})")
     part = keep(net)
     empty = [n for n, t in [*part.named_parameters(), *part.named_buffers()] if t.is_meta]
@@ -147,3 +151,95 @@ class VGGPerceptual(nn.Module):
             x = s(x)
             maps.append(x)
         return maps
+
+# %% ../../nbs/32_nn.pretrained.ipynb #88902df8
+VGG16_CONVS = (("conv1_1", "conv1_2"), ("conv2_1", "conv2_2"), ("conv3_1", "conv3_2", "conv3_3"),
+               ("conv4_1", "conv4_2", "conv4_3"), ("conv5_1", "conv5_2", "conv5_3"))
+VGG16_WIDTHS = (64, 128, 256, 512, 512)
+PYRAMID_LEVELS = ("pool1", "pool2", "pool3", "pool4", "pool5", "fc7", "fc8")
+PLACES365_MEAN_BGR = (104.051, 112.514, 116.676)
+
+class VGG16Classifier(nn.Module):
+    """VGG-16 under the Caffe release's layer names (`conv1_1` … `fc8a`), inputs in the Caffe convention.
+
+    images (B,3,S,S) RGB in [-1,1], S a multiple of 32 -> logits (B,num_classes); `pyramid(images)` -> the levels
+    `pool1`…`pool5` (B,C_k,S/2^k,S/2^k), `fc7` (B,fc_dim) and `fc8` (B,num_classes)."""
+    def __init__(self,
+                 num_classes: int = 365,
+                 width: float = 1.0,        # scales every conv's channels (the CPU presets narrow the network)
+                 fc_dim: int = 4096,        # fc6 and fc7 units
+                 grid: int = 7,             # pool5 is average-pooled to grid×grid before fc6 (224 px: already 7×7)
+                 mean_bgr: tuple[float, float, float] = PLACES365_MEAN_BGR):
+        super().__init__()
+        self.widths = tuple(max(8, round(w * width)) for w in VGG16_WIDTHS)
+        self.num_classes, self.fc_dim, self.grid = num_classes, fc_dim, grid
+        c_in = 3
+        for names, c in zip(VGG16_CONVS, self.widths):
+            for name in names:
+                setattr(self, name, nn.Conv2d(c_in, c, 3, padding=1))
+                c_in = c
+        self.fc6 = nn.Linear(c_in * grid * grid, fc_dim)
+        self.fc7 = nn.Linear(fc_dim, fc_dim)
+        self.fc8a = nn.Linear(fc_dim, num_classes)
+        self.dropout = nn.Dropout(0.5)
+        self.mean_bgr = tuple(mean_bgr)
+
+    @property
+    def level_channels(self) -> dict[str, int]:
+        "Channels (or units) of each pyramid level."
+        return {**{f"pool{k + 1}": c for k, c in enumerate(self.widths)}, "fc7": self.fc_dim, "fc8": self.num_classes}
+
+    def caffe_input(self, images: Tensor) -> Tensor:
+        "Pictures RGB in [-1,1] -> Caffe's input: BGR in 0..255 minus the mean colour."
+        return ((images.float() + 1) * 127.5).flip(1) - images.new_tensor(self.mean_bgr, dtype=torch.float32).view(1, 3, 1, 1)
+
+    def pyramid(self, images: Tensor, deepest: str = "fc8") -> dict[str, Tensor]:
+        "The levels from `pool1` down to `deepest` (the forward stops there)."
+        if images.ndim != 4 or images.shape[1] != 3 or images.shape[-1] % 32 or images.shape[-2] % 32:
+            raise ValueError(f"VGG16Classifier: expected images (B,3,S,S) with S a multiple of 32, got {tuple(images.shape)}")
+        if deepest not in PYRAMID_LEVELS: raise ValueError(f"deepest: expected one of {PYRAMID_LEVELS}, got {deepest!r}")
+        x, out = self.caffe_input(images), {}
+        for k, names in enumerate(VGG16_CONVS):
+            for name in names: x = F.relu(getattr(self, name)(x))
+            x = out[f"pool{k + 1}"] = F.max_pool2d(x, 2)
+            if deepest == f"pool{k + 1}": return out
+        x = self.dropout(F.relu(self.fc6(F.adaptive_avg_pool2d(x, self.grid).flatten(1))))
+        out["fc7"] = self.fc7(x)
+        if deepest == "fc7": return out
+        out["fc8"] = self.fc8a(self.dropout(F.relu(out["fc7"])))
+        return out
+
+    def forward(self, images: Tensor) -> Tensor: return self.pyramid(images)["fc8"]
+
+# %% ../../nbs/32_nn.pretrained.ipynb #b20da212
+def _torchvision_vgg16_to_caffe(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    "A VGG-16 state dict in torchvision's names (`features.N`, `classifier.N`) under the Caffe names."
+    convs = [n for names in VGG16_CONVS for n in names]
+    index = dict(zip((0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28), convs))
+    fcs = {0: "fc6", 3: "fc7", 6: "fc8a"}
+    out = {}
+    for k, v in state.items():
+        part, i, kind = k.split(".")
+        name = (index if part == "features" else fcs if part == "classifier" else {}).get(int(i))
+        if name is None: raise KeyError(k)
+        out[f"{name}.{kind}"] = v
+    return out
+
+def _places365_names(path, state: dict[str, Tensor]) -> dict[str, Tensor]:
+    "The Caffe names, from the Caffe names or torchvision's; checked for the two layers the network is built from."
+    if any(k.startswith("features.") for k in state):
+        try: state = _torchvision_vgg16_to_caffe(state)
+        except (KeyError, ValueError) as e:
+            raise KeyError(f"{path}: a VGG-16 in torchvision's names was expected, but key {e} is not one") from None
+    if "fc8.weight" in state and "fc8a.weight" not in state:   # a conversion that renamed the last layer
+        state = {k.replace("fc8.", "fc8a.", 1) if k.startswith("fc8.") else k: v for k, v in state.items()}
+    for key in ("fc7.weight", "fc8a.weight"):
+        if key not in state:
+            raise KeyError(f"{path}: not a VGG-16 Places365 state dict: no {key!r} (expected the Caffe names "
+                           f"conv1_1 … conv5_3, fc6, fc7, fc8a, or torchvision's)")
+    return state
+
+def vgg16_places365(weights_path: str | Path) -> VGG16Classifier:
+    "The Places365 VGG-16 from a local state dict in the Caffe names (or torchvision's), frozen, in eval mode."
+    build = lambda state: VGG16Classifier(num_classes=state["fc8a.weight"].shape[0], fc_dim=state["fc7.weight"].shape[0])
+    return load_pretrained(build, weights_path, "VGG-16 Places365", convert=lambda s: _places365_names(weights_path, s))
