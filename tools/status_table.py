@@ -73,7 +73,11 @@ SYSTEMS = [
          results=(("pastegan_main_job.json", None),), headline="scenes",
          data_reader=("lib.data.scene_graphs:VisualGenome", "sg2im's Visual Genome h5, COCO-Stuff JSON")),
     dict(name="Semantic Pyramid", module="semantic_pyramid", paper="Shocher et al., CVPR 2020",
-         paper_figure=("Places365: FID ≈2.9 (conv1) to ≈29 (fc8)", {})),
+         notebooks=("15_data.places", "23_synth.places", "32_nn.pretrained", "train_vgg_classifier",
+                    "semantic_pyramid_applications"),
+         presets={"model": "lib.models.semantic_pyramid:SP_PRESETS"},
+         paper_figure=("Places365: FID ≈2.9 (conv1) to ≈29 (fc8)", {}),
+         data_reader=("lib.data.places:Places365", "Places365-Standard easy format")),
     dict(name="Learning Words by Drawing", module="learning_words", paper="Surís et al., CVPR 2019", paper_figure=None),
 ]
 # How a summary holds a system's headline figure: the series of evaluations (a list in the summary), the metrics
