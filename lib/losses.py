@@ -1,4 +1,4 @@
-"""Every loss of drawlab once, each with its formula: adversarial losses (hinge, non-saturating, least squares), the R1 penalty, the conditioning-augmentation KL term, the composite terms of LatteGAN and GeNeVA-GAN, the GeNeVA evaluator's detection and localization losses, AttnGAN's DAMSM word and sentence losses, and PasteGAN's perceptual and crop-matching losses.
+"""Every loss of drawlab once, each with its formula: adversarial losses (hinge, non-saturating, least squares), the R1 penalty, the conditioning-augmentation KL term, the composite terms of LatteGAN and GeNeVA-GAN, the GeNeVA evaluator's detection and localization losses, AttnGAN's DAMSM word and sentence losses, PasteGAN's perceptual and crop-matching losses, and Semantic Pyramid's semantic reconstruction and diversity.
 
 Docs: https://drawlab.github.io/drawlab/losses.html.md"""
 
@@ -16,7 +16,8 @@ from torch import Tensor
 __all__ = ['PERCEPTUAL_WEIGHTS', 'hinge_real', 'hinge_fake', 'hinge_d_loss', 'hinge_g_loss', 'nonsaturating_d_loss',
            'nonsaturating_g_loss', 'lsgan_d_loss', 'lsgan_g_loss', 'r1_penalty', 'kl_divergence', 'lattegan_d_losses',
            'lattegan_g_losses', 'geneva_d_losses', 'class_weights', 'weighted_bce', 'localization_loss',
-           'damsm_word_loss', 'damsm_sentence_loss', 'perceptual_loss', 'crop_matching_loss']
+           'damsm_word_loss', 'damsm_sentence_loss', 'perceptual_loss', 'crop_matching_loss',
+           'semantic_reconstruction_loss', 'diversity_loss']
 
 # %% ../nbs/40_losses.ipynb #30ea376f
 def hinge_real(logits: Tensor) -> Tensor:
@@ -213,3 +214,27 @@ def crop_matching_loss(encoder,                 # the generator's crop encoder: 
                        ) -> Tensor:
     "L1 between the codes of the objects cut from the generated pictures and those of the crops they were drawn from."
     return F.l1_loss(encoder(generated_crops), given_codes)
+
+# %% ../nbs/40_losses.ipynb #42fb8f46
+def semantic_reconstruction_loss(real: dict[str, Tensor],   # the real pictures' levels (constants)
+                                 fake: dict[str, Tensor],   # the generated pictures' levels
+                                 masks: dict[str, Tensor],  # where each level was given: conv (B,1,h,w), fc (B,1)
+                                 normalise: bool = True,    # divide each level by the mean |real| of that level
+                                 ) -> Tensor:
+    "Σ over the levels of mean(|maxpool(real) − maxpool(fake)| · maxpool(mask)) (/ mean |real|), pooling 2×2 or in unit pairs."
+    total = 0.0
+    for level, mask in masks.items():
+        r, f = real[level].detach(), fake[level]
+        if r.ndim == 4: r, f, m = F.max_pool2d(r, 2), F.max_pool2d(f, 2), F.max_pool2d(mask, 2)
+        else: r, f, m = F.max_pool1d(r[:, None], 2)[:, 0], F.max_pool1d(f[:, None], 2)[:, 0], mask
+        term = ((r - f).abs() * m).mean()
+        total = total + (term / r.abs().mean().clamp_min(1e-8) if normalise else term)
+    return total
+
+def diversity_loss(z1: Tensor, z2: Tensor,     # (B,...) two noises for the same conditions
+                   x1: Tensor, x2: Tensor,     # (B,...) the two pictures drawn from them
+                   eps: float = 1e-8) -> Tensor:
+    "mean over pairs of mean|z1 − z2| / (mean|x1 − x2| + eps): lower when the same condition gives different pictures."
+    dz = (z1 - z2).abs().flatten(1).mean(1)
+    dx = (x1 - x2).abs().flatten(1).mean(1)
+    return (dz / (dx + eps)).mean()
