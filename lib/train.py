@@ -153,6 +153,15 @@ class StepContext:
         full = torch.randn(self.global_batch, *shape, generator=g, dtype=dtype)
         return full[self.offset:self.offset + self.micro_batch].to(self.device)
 
+    def generator(self, stream: str) -> torch.Generator:
+        "A CPU generator seeded by seed, step and `stream`: the same in every phase and process of the step. Draw the global batch with it, keep `rows`."
+        return torch.Generator().manual_seed(_seed_of(self.seed, self.step, "generator", stream))
+
+    @property
+    def rows(self) -> slice:
+        "This micro-batch's rows of the global batch."
+        return slice(self.offset, self.offset + self.micro_batch)
+
 # %% ../nbs/50_train.ipynb #0d7fe022
 class ShardedEpochSampler(Sampler[int]):
     "Indices of this process's share of each global batch, epoch by epoch (drop_last)."

@@ -74,7 +74,7 @@ def level_masks(levels: list[str],                # the chosen level of each sam
         if level not in PYRAMID_LEVELS: raise ValueError(f"level: expected one of {PYRAMID_LEVELS}, got {level!r}")
         masks[level][i] = 1
         depth = PYRAMID_LEVELS.index(level)
-        if level in ("fc8", "pool1") or torch.rand((), generator=generator) >= p_spatial: continue
+        if level in ("fc8", "pool1") or p_spatial <= 0 or torch.rand((), generator=generator) >= p_spatial: continue
         shallower = PYRAMID_LEVELS[:depth]
         keep = random_shapes_mask(shapes[shallower[-1]][1], generator)
         for k in shallower:
