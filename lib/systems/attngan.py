@@ -354,6 +354,11 @@ def main(argv: list[str] | None = None):
     return cli(train_attngan, ATTNGAN_DEFAULTS, ATTNGAN_PRESETS_TRAIN, "Train AttnGAN with the drawlab engine.", argv,
                numbers=("damsm_weight", "time_limit_s"))
 
+
+
+# %% ../../nbs/76_systems.attngan.ipynb #74f1638b
+if __name__ == "__main__": main()
+
 # %% ../../nbs/76_systems.attngan.ipynb #edac898c
 @torch.no_grad()
 def draw_caption(G: nn.Module, text: TextEncoder,

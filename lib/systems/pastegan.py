@@ -438,6 +438,11 @@ def main(argv: list[str] | None = None):
     return cli(train_pastegan, PASTEGAN_DEFAULTS, PASTEGAN_PRESETS_TRAIN, "Train PasteGAN with the drawlab engine.", argv,
                numbers=("time_limit_s",))
 
+
+
+# %% ../../nbs/77_systems.pastegan.ipynb #a66d0a8c
+if __name__ == "__main__": main()
+
 # %% ../../nbs/77_systems.pastegan.ipynb #57046f30
 def paste_crops(crops: torch.Tensor, boxes: torch.Tensor, size: int = 64) -> torch.Tensor:
     """(3,size,size) grey canvas with each crop resized into its box, the largest boxes first so that small things lie
