@@ -52,3 +52,11 @@ def test_readme_links_reach_files_of_the_checkout():
     assert "nbs/00_core.ipynb" in links, "the module table links no module notebook"
     missing = [l for l in links if not (ROOT / l).exists()]
     assert not missing, f"README links to files that do not exist: {missing}"
+
+
+def test_every_system_with_a_command_line_runs_as_a_module():
+    "A systems module that defines main() is runnable as `python -m lib.systems.<name>` (its docstring says so)."
+    for path in sorted((ROOT / "lib" / "systems").glob("*.py")):
+        text = path.read_text()
+        if "\ndef main(" in text:
+            assert 'if __name__ == "__main__": main()' in text, f"{path.name}: main() but no __main__ hook"
