@@ -877,6 +877,9 @@ def launch(fn: Callable, args: tuple = (), num_processes: int = 1):
     if num_processes == 1: return fn(*args)
     from accelerate import notebook_launcher
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # A fit earlier in this process (a classifier trained before the GAN) leaves Accelerate's state set, and
+    # notebook_launcher refuses to start then; each fit builds its own state anyway.
+    AcceleratorState._reset_state(reset_partial_state=True); GradientState._reset_state()
     notebook_launcher(_one_thread, args=(fn, *args), num_processes=num_processes)
 
 def _one_thread(fn, *args):

@@ -171,3 +171,20 @@ def test_launch_after_the_parent_used_several_threads(tmp_path):
         "    launch(child, num_processes=2)\n")
     out = run([str(BIN / "python"), str(script)], timeout=180).stdout
     assert out.count("child 1 True") == 2, out
+
+
+def test_launch_after_a_fit_in_the_parent(tmp_path):
+    """A notebook that fits something on the engine in its own process (a classifier) and then launches a multi-process
+    fit: Accelerate refused ('the Accelerator should only be initialized inside your training function')."""
+    script = tmp_path / "fit_then_launch.py"
+    script.write_text(
+        "import sys\nsys.path.insert(0, %r)\n"
+        "from lib.systems.toy2d import train_toy2d\nfrom lib.train import launch\n"
+        "def child(root):\n"
+        "    e = train_toy2d('smoke', run_name='two', out_root=root, steps=2, progress=False)\n"
+        "    print('child', e.accelerator.num_processes, flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    train_toy2d('smoke', run_name='one', out_root=sys.argv[1], steps=2, progress=False)\n"
+        "    launch(child, args=(sys.argv[1],), num_processes=2)\n" % str(ROOT))
+    out = run([str(BIN / "python"), str(script), str(tmp_path / "runs")], timeout=180).stdout
+    assert out.count("child 2") == 2, out

@@ -30,7 +30,7 @@ SP_DEFAULTS = dict(image_size=256, z_dim=128, head_channels=128, g_channels=(512
 SP_PRESETS = {
     "paper": {},
     "cpu-demo": dict(image_size=64, z_dim=64, head_channels=64, g_channels=(128, 128, 64, 32, 16),
-                     d_channels=(32, 64, 128, 128, 256), d_head=64, classifier=dict(width=0.25, fc_dim=512, grid=2)),
+                     d_channels=(16, 32, 64, 128, 256), d_head=64, classifier=dict(width=0.25, fc_dim=512, grid=2)),
 }
 CONV_LEVELS = PYRAMID_LEVELS[:5]                       # pool1 ... pool5
 LEVEL_CHOICES = ("fc8", "fc7", "pool5", "pool4", "pool3", "pool2", "pool1", "fc8", "fc7")   # fc levels twice as likely

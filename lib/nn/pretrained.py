@@ -233,13 +233,16 @@ def _places365_names(path, state: dict[str, Tensor]) -> dict[str, Tensor]:
             raise KeyError(f"{path}: a VGG-16 in torchvision's names was expected, but key {e} is not one") from None
     if "fc8.weight" in state and "fc8a.weight" not in state:   # a conversion that renamed the last layer
         state = {k.replace("fc8.", "fc8a.", 1) if k.startswith("fc8.") else k: v for k, v in state.items()}
-    for key in ("fc7.weight", "fc8a.weight"):
+    for key in ("conv1_1.weight", "conv5_3.weight", "fc6.weight", "fc7.weight", "fc8a.weight"):
         if key not in state:
             raise KeyError(f"{path}: not a VGG-16 Places365 state dict: no {key!r} (expected the Caffe names "
                            f"conv1_1 … conv5_3, fc6, fc7, fc8a, or torchvision's)")
     return state
 
 def vgg16_places365(weights_path: str | Path) -> VGG16Classifier:
-    "The Places365 VGG-16 from a local state dict in the Caffe names (or torchvision's), frozen, in eval mode."
-    build = lambda state: VGG16Classifier(num_classes=state["fc8a.weight"].shape[0], fc_dim=state["fc7.weight"].shape[0])
+    "The Places365 VGG-16 from a local state dict in the Caffe names (or torchvision's), frozen, in eval mode; its sizes are read from the file."
+    def build(state):   # the release's sizes, or those of a narrower VGG16Classifier saved by drawlab
+        c5 = state["conv5_3.weight"].shape[0]
+        return VGG16Classifier(num_classes=state["fc8a.weight"].shape[0], width=state["conv1_1.weight"].shape[0] / 64,
+                               fc_dim=state["fc7.weight"].shape[0], grid=round((state["fc6.weight"].shape[1] / c5) ** 0.5))
     return load_pretrained(build, weights_path, "VGG-16 Places365", convert=lambda s: _places365_names(weights_path, s))

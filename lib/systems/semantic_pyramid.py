@@ -31,7 +31,7 @@ __all__ = ['PLACES_DATASETS', 'CLASSIFIER_DEFAULTS', 'CLASSIFIER_RULES', 'LOSS_W
            'SP_RULES', 'places_dataset_folder', 'ClassifierSystem', 'classifier_file', 'make_classifier', 'accuracy',
            'train_vgg_classifier', 'load_classifier', 'SemanticPyramidSystem', 'only', 'draw_from_levels',
            'PooledFeatures', 'level_scores', 'pyramid_levels_metric', 'sp_params', 'prepare_classifiers',
-           'build_system', 'train_semantic_pyramid', 'main']
+           'build_system', 'prepare', 'train_semantic_pyramid', 'load_semantic_pyramid', 'level_figure', 'main']
 
 # %% ../../nbs/78_systems.semantic_pyramid.ipynb #24cedcb9
 PLACES_DATASETS = ("synthetic-places", "places365")
@@ -111,12 +111,13 @@ def train_vgg_classifier(preset: str | None = "cpu-demo", **params) -> Path:
     run_name = p["run_name"] or f"vgg-classifier-{p['model_preset']}-seed{p['seed']}"
     cfg = TrainConfig.from_params({**p, "sample_every": 0})
     engine = Engine(system, train, RunDir(run_name, root=p["out_root"]), cfg, params={"preset": preset, **p, "data_dir": str(folder)}).fit()
+    if not engine.accelerator.is_main_process: return path    # the main process scores and keeps it
     net = engine.nets["classifier"]
     info = {"val_accuracy": accuracy(net, val), "steps": engine.step, "model_preset": p["model_preset"],
             "classes": train.classes, "image_size": S, "seed": p["seed"], "run": str(engine.run.path),
             "made_by": "lib.systems.semantic_pyramid.train_vgg_classifier"}
-    atomic_torch_save(net.state_dict(), path)
     write_json(path.with_suffix(".json"), info)
+    atomic_torch_save(net.state_dict(), path)                 # last: its presence says the classifier is complete
     return path
 
 def load_classifier(path: str | Path, model_preset: str, num_classes: int) -> VGG16Classifier:
@@ -333,6 +334,12 @@ def build_system(p: dict, evaluation: bool = True, log=print) -> tuple[SemanticP
     recorded |= {"data_dir": str(folder), "classes": train.classes, "loss_weights": system.weights}
     return system, train, recorded
 
+def prepare(p: dict, log=print) -> dict:
+    "Make what a run reads before its processes start — the folder and both classifiers — and return what to record."
+    folder = places_dataset_folder(p["dataset"], p["data_dir"], p["synthetic_per_class"], p["seed"], log)
+    classes = Places365(folder, "train", sp_config(p["model_preset"])["image_size"]).num_classes
+    return {"data_dir": str(folder), **prepare_classifiers(p, folder, classes, log)[2]}
+
 def train_semantic_pyramid(preset: str | None = "cpu-demo", **params) -> Engine:
     "Train Semantic Pyramid into outputs/runs/<run_name>, evaluating level by level with `pyramid_levels`."
     p = sp_params(preset, **params)
@@ -341,7 +348,44 @@ def train_semantic_pyramid(preset: str | None = "cpu-demo", **params) -> Engine:
                     callbacks=[Evaluate(["pyramid_levels"], every=p["eval_every"])], params={"preset": preset, **p, **recorded})
     return engine.fit()
 
+def load_semantic_pyramid(run,                    # a run folder, its name under outputs/runs, or a checkpoint file
+                          ema: bool = True,       # the EMA generator (else the live one)
+                          ) -> SemanticPyramidSystem:
+    "A trained run's system with the generator of its newest checkpoint, in eval mode (`system.eval_items`: its validation pictures)."
+    from lib.train import ema_generator_state, run_checkpoint
+    path, ckpt = run_checkpoint(run, "train it with nbs/train_semantic_pyramid.ipynb")
+    saved = ckpt["params"]
+    p = sp_params(None, **{k: saved[k] for k in SP_TRAIN_DEFAULTS if k in saved})
+    system = build_system(p, evaluation=False, log=None)[0]
+    system.G.load_state_dict(ema_generator_state(ckpt) if ema else ckpt["nets"]["G"])
+    system.G.eval()
+    system.checkpoint, system.step = path, ckpt["step"]
+    return system
+
+def level_figure(system: SemanticPyramidSystem, indices=(0, 1, 2, 3), seed: int = 0):
+    "A figure: each validation picture `indices` (left), then what the generator draws from each level alone."
+    import matplotlib.pyplot as plt
+    from lib.data.geneva import tensor_to_image
+    items = [system.eval_items[i] for i in indices]
+    real = torch.stack([it["image"] for it in items]).to(next(system.G.parameters()).device)
+    labels = torch.tensor([it["label"] for it in items], device=real.device)
+    drawn = draw_from_levels(system, system.G, real, labels, seed=seed)
+    cols = ["source"] + list(PYRAMID_LEVELS)
+    fig, axes = plt.subplots(len(items), len(cols), figsize=(1.25 * len(cols), 1.3 * len(items)), squeeze=False)
+    for r in range(len(items)):
+        for c, name in enumerate(cols):
+            x = real[r] if name == "source" else drawn[name][r]
+            axes[r, c].imshow(tensor_to_image(x.cpu())); axes[r, c].axis("off")
+            if r == 0: axes[r, c].set_title(name, fontsize=8)
+    fig.tight_layout()
+    return fig
+
 def main(argv: list[str] | None = None):
     "Command line: `python -m lib.systems.semantic_pyramid --preset smoke --run_name x` (every SP_TRAIN_DEFAULTS key is an option)."
     return cli(train_semantic_pyramid, SP_TRAIN_DEFAULTS, SP_TRAIN_PRESETS, "Train Semantic Pyramid with the drawlab engine.",
                argv, numbers=("time_limit_s",))
+
+
+
+# %% ../../nbs/78_systems.semantic_pyramid.ipynb #70916cd0
+if __name__ == "__main__": main()
