@@ -41,6 +41,7 @@ OTHER_BENCHES='
 attngan_step      bench/attngan_step.py       90       --preset paper-birds --batch 32 --compile
 geneva_gan_step   bench/geneva_gan_step.py    60       --preset paper --batch 64 --compile
 pastegan_step     bench/pastegan_step.py      90       --preset paper-vg --batch 32 --compile
+semantic_pyramid_step bench/semantic_pyramid_step.py 90 --preset paper --batch 32 --compile
 '
 KILL_AFTER=5     # seconds between a step's TERM and its KILL
 OVERHEAD=5       # seconds for the summary and the archive

@@ -27,3 +27,18 @@ def outputs(tmp_path, monkeypatch):
     monkeypatch.setenv("DRAWLAB_OUTPUTS", str(tmp_path / "outputs"))
     monkeypatch.setenv("DRAWLAB_DATA", str(tmp_path / "data"))
     return tmp_path / "outputs"
+
+
+def assert_one_step_lowers_each_loss(system, batch, n: int, check_terms=None):
+    """For each phase of `system`: its loss on a fixed batch of `n` samples, one step of its optimiser, the loss again
+    (the same noise and draws: the same step's context), lower. `check_terms(phase, terms)` may look at the terms."""
+    import torch
+    from lib.train import Nets, StepContext
+    opts, nets = system.optimizers(), Nets(**system.nets)
+    for phase in system.phases:
+        ctx = lambda: StepContext(step=0, phase=phase, seed=0, global_batch=n, offset=0, micro_batch=n, device=torch.device("cpu"))
+        torch.manual_seed(1); before, terms = system.loss(phase, batch, nets, ctx())
+        if check_terms: check_terms(phase, terms)
+        opts[phase.net].zero_grad(); before.backward(); opts[phase.net].step()
+        torch.manual_seed(1); after, _ = system.loss(phase, batch, nets, ctx())
+        assert after.item() < before.item(), (phase.name, before.item(), after.item())

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from conftest import assert_one_step_lowers_each_loss
 from test_notebooks import papermill
 
 
@@ -61,18 +62,11 @@ def test_resume_equals_uninterrupted(tmp_path, scenes, model):
 @pytest.mark.parametrize("model", ["pastegan", "sg2im"])
 def test_one_step_lowers_each_players_loss_on_a_fixed_batch(scenes, model):
     from lib.systems.pastegan import build_system, pastegan_params
-    from lib.train import Nets, Phase, StepContext
     p = pastegan_params("smoke", data_dir=str(scenes[0]), model=model)
     system, items, _ = build_system(p, evaluation=False, log=None)
-    batch = system.collate_fn([items[i] for i in range(8)])
-    opts, nets = system.optimizers(), Nets(**system.nets)
-    for phase in (Phase("D", "D"), Phase("G", "G")):
-        ctx = lambda: StepContext(step=0, phase=phase, seed=0, global_batch=8, offset=0, micro_batch=8, device=torch.device("cpu"))
-        torch.manual_seed(1); before, terms = system.loss(phase, batch, nets, ctx())
+    def check(phase, terms):
         if phase.name == "G" and model == "pastegan": assert "crop_matching" in terms
-        opts[phase.net].zero_grad(); before.backward(); opts[phase.net].step()
-        torch.manual_seed(1); after, _ = system.loss(phase, batch, nets, ctx())
-        assert after.item() < before.item(), (phase.name, before.item(), after.item())
+    assert_one_step_lowers_each_loss(system, system.collate_fn([items[i] for i in range(8)]), 8, check)
 
 
 def test_bad_input_is_named_before_any_work(tmp_path, scenes):

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from conftest import assert_one_step_lowers_each_loss
 from test_notebooks import papermill
 
 
@@ -44,18 +45,12 @@ def test_notebooks_train_the_classifier_then_the_gan_on_two_processes_and_resume
 
 def test_one_step_lowers_each_players_loss_on_a_fixed_batch(places):
     from lib.systems.semantic_pyramid import build_system, sp_params
-    from lib.train import Nets, Phase, StepContext
     p = sp_params("smoke", data_dir=str(places))
     system, items, _ = build_system(p, evaluation=False, log=None)
     batch = {"image": torch.stack([items[i]["image"] for i in range(8)]), "label": torch.tensor([items[i]["label"] for i in range(8)])}
-    opts, nets = system.optimizers(), Nets(**system.nets)
-    for phase in system.phases:
-        ctx = lambda: StepContext(step=0, phase=phase, seed=0, global_batch=8, offset=0, micro_batch=8, device=torch.device("cpu"))
-        before, terms = system.loss(phase, batch, nets, ctx())
+    def check(phase, terms):
         if phase.name == "G": assert {"adversarial", "reconstruction", "diversity"} <= set(terms)
-        opts[phase.net].zero_grad(); before.backward(); opts[phase.net].step()
-        after, _ = system.loss(phase, batch, nets, ctx())
-        assert after.item() < before.item(), (phase.name, before.item(), after.item())
+    assert_one_step_lowers_each_loss(system, batch, 8, check)
 
 
 def test_bad_input_is_named_before_any_work(tmp_path, places):
