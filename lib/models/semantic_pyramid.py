@@ -120,9 +120,17 @@ class PyramidGenerator(nn.Module):
         self.out_norm = nn.BatchNorm2d(channels[-1])
         self.out_conv = snconv2d(channels[-1], channels[-1], 3, sn=sn)
         self.to_rgb = snconv2d(channels[-1], 3, 1, sn=sn)
+        self.register_buffer("level_scale", torch.ones(len(PYRAMID_LEVELS)))   # see `calibrate`
+
+    @torch.no_grad()
+    def calibrate(self, levels: dict[str, Tensor]) -> "PyramidGenerator":
+        "Set each level's scale to its mean absolute activation over `levels` (real pictures' pyramids): G reads levels / scale."
+        self.level_scale.copy_(torch.stack([levels[k].abs().mean() for k in PYRAMID_LEVELS]).clamp_min(1e-6))
+        return self
 
     def forward(self, z: Tensor, levels: dict[str, Tensor], masks: dict[str, Tensor], labels: Tensor) -> Tensor:
         B = z.shape[0]
+        levels = {k: levels[k] / self.level_scale[i] for i, k in enumerate(PYRAMID_LEVELS)}
         h = self.fc8_main(F.leaky_relu(self.fc_z(z), 0.2)) + self.fc8_level(levels["fc8"] * masks["fc8"])
         h = self.fc7_main(F.leaky_relu(h, 0.2)) + self.fc7_level(levels["fc7"] * masks["fc7"])
         h = self.to_maps(F.leaky_relu(h.view(B, self.head_channels, self.start, self.start), 0.2))

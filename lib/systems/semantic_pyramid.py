@@ -326,6 +326,8 @@ def build_system(p: dict, evaluation: bool = True, log=print) -> tuple[SemanticP
     classifier, evaluator, recorded = prepare_classifiers(p, folder, train.num_classes, log)
     torch.manual_seed(p["seed"])
     G, D = build(p["model_preset"], train.num_classes, classifier.level_channels, **p["model_overrides"])
+    with torch.no_grad():   # each level's scale, from the first 64 training pictures (a checkpoint restores the same)
+        G.calibrate(classifier.pyramid(torch.stack([train[i]["image"] for i in range(min(64, len(train)))])))
     picks = [val[i] for i in range(min(8, len(val)))]
     sample = {"image": torch.stack([x["image"] for x in picks]), "label": torch.tensor([x["label"] for x in picks])}
     system = SemanticPyramidSystem(G, D, classifier, p["lr"], (p["beta1"], 0.999), p["loss_weights"], p["p_spatial"], sample)
