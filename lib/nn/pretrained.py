@@ -200,7 +200,7 @@ class VGG16Classifier(nn.Module):
         if deepest not in PYRAMID_LEVELS: raise ValueError(f"deepest: expected one of {PYRAMID_LEVELS}, got {deepest!r}")
         x, out = self.caffe_input(images), {}
         for k, names in enumerate(VGG16_CONVS):
-            for name in names: x = F.relu(getattr(self, name)(x))
+            for name in names: x = F.relu(getattr(self, name)(x), inplace=True)   # as torchvision's VGG: conv outputs are not kept
             x = out[f"pool{k + 1}"] = F.max_pool2d(x, 2)
             if deepest == f"pool{k + 1}": return out
         x = self.dropout(F.relu(self.fc6(F.adaptive_avg_pool2d(x, self.grid).flatten(1))))
