@@ -139,7 +139,8 @@ class PyramidGenerator(nn.Module):
             level = f"pool{5 - k}"
             h = block(h, labels, levels[level], masks[level])
         h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=True)
-        h = F.leaky_relu(self.out_conv(F.leaky_relu(self.out_norm(h), 0.2)), 0.2)
+        # in place: a norm's and a conv's outputs, which nothing else reads (the largest maps, at full size)
+        h = F.leaky_relu(self.out_conv(F.leaky_relu(self.out_norm(h), 0.2, inplace=True)), 0.2, inplace=True)
         return torch.tanh(self.to_rgb(h))
 
 # %% ../../nbs/34_models.semantic_pyramid.ipynb #883b2202
@@ -161,7 +162,7 @@ class PyramidDiscriminator(nn.Module):
         for k, block in enumerate(self.blocks):
             h = block(h)
             if k == 2: h = self.attention(h)
-        h = F.leaky_relu(self.fc(F.leaky_relu(h, 0.2).mean((2, 3))), 0.2)
+        h = F.leaky_relu(self.fc(F.leaky_relu(h, 0.2, inplace=True).mean((2, 3))), 0.2)   # h: the last block's fresh sum
         return self.score(h)[:, 0] + (self.embed(labels) * h).sum(1)
 
 # %% ../../nbs/34_models.semantic_pyramid.ipynb #5f9daaad

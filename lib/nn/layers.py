@@ -71,10 +71,11 @@ def refresh_spectral_norms(module: nn.Module,  # any model: layers without spect
     return count
 
 # %% ../../nbs/30_nn.layers.ipynb #c01fff69
-ACTIVATIONS = {"relu": F.relu, "leaky_relu": lambda x: F.leaky_relu(x, 0.2)}
+ACTIVATIONS = {"relu": lambda x, inplace=False: F.relu(x, inplace=inplace),
+               "leaky_relu": lambda x, inplace=False: F.leaky_relu(x, 0.2, inplace=inplace)}
 
 def activation(name: str):
-    "The residual blocks' nonlinearity by name: `relu` or `leaky_relu` (slope 0.2)."
+    "The residual blocks' nonlinearity by name: `relu` or `leaky_relu` (slope 0.2); `f(x, inplace=False)`."
     if name not in ACTIVATIONS: raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
     return ACTIVATIONS[name]
 
@@ -106,6 +107,7 @@ class ResBlockUp(nn.Module):
         self.conv2 = snconv2d(out_channels, out_channels, 3, bias=bias, sn=sn)
         conv = in_channels != out_channels if shortcut is None else shortcut
         self.shortcut = snconv2d(in_channels, out_channels, 1, bias=bias, sn=sn) if conv else nn.Identity()
+        self._fresh1 = not isinstance(self.norm1, nn.Identity)   # norm 'none': the first activation reads x itself
 
     def _up(self, x: Tensor) -> Tensor:
         if not self.upsample: return x
@@ -115,8 +117,10 @@ class ResBlockUp(nn.Module):
     def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"ResBlockUp: expected x of shape (B,{self.in_channels},H,W), got {tuple(x.shape)}")
-        h = self.conv1(self._up(self.act(apply_norm(self.norm1, x, c))))
-        h = self.conv2(self.act(apply_norm(self.norm2, h, c)))
+        # in place where the activation's input is a fresh tensor no one else reads (a norm's or a conv's output;
+        # neither's backward needs it): the block then keeps one map less per activation for the backward pass
+        h = self.conv1(self._up(self.act(apply_norm(self.norm1, x, c), inplace=self._fresh1)))
+        h = self.conv2(self.act(apply_norm(self.norm2, h, c), inplace=True))
         # nearest copies pixels, so the 1x1 conv commutes with it and runs on a quarter of them; bilinear does not
         skip = self._up(self.shortcut(x)) if self.mode == "nearest" else self.shortcut(self._up(x))
         return h + skip
@@ -158,8 +162,8 @@ class ResBlockDown(nn.Module):
             raise ValueError(f"ResBlockDown: expected x of shape (B,{self.in_channels},H,W), got {tuple(x.shape)}")
         if self.downsample and (x.shape[2] % 2 or x.shape[3] % 2):
             raise ValueError(f"ResBlockDown: H and W must be even to halve them, got {tuple(x.shape[2:])}")
-        h = x if self.first else self.act(self.norm1(x))
-        h = self.conv2(self.act(self.norm2(self.conv1(h))))
+        h = x if self.first else self.act(self.norm1(x), inplace=not isinstance(self.norm1, nn.Identity))
+        h = self.conv2(self.act(self.norm2(self.conv1(h)), inplace=True))   # a fresh map: see ResBlockUp
         return self._down(h) + self.shortcut(self._down(x))
 
 # %% ../../nbs/30_nn.layers.ipynb #05af4257
