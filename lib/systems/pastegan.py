@@ -166,11 +166,10 @@ class PasteGANSystem(GANSystem):
         real, D_img, D_obj = batch["images"], nets.D["image"], nets.D["object"]
         keep = batch["objs"] != self.image_object
         labels = batch["objs"][keep]
-        noise = self.noise(nets.G, batch, ctx)
         if phase.name == "D":
             fakes = ctx.carry.get("fakes")     # the G phase's pictures, drawn before its update (the official order)
             if fakes is None:
-                with torch.no_grad(): out = self.draw(nets.G, batch, noise)
+                with torch.no_grad(): out = self.draw(nets.G, batch, self.noise(nets.G, batch, ctx))
                 fakes = [out["image"]] + ([out["reconstruction"]] if "reconstruction" in out else [])
             real_img = D_img(real)
             real_obj, real_cls = D_obj(self.objects(batch, real))
@@ -181,7 +180,7 @@ class PasteGANSystem(GANSystem):
             loss = sum(t.values())
             return loss, {"loss": loss, **t}
         if phase.name != "G": raise KeyError(phase.name)
-        out = self.draw(nets.G, batch, noise)
+        out = self.draw(nets.G, batch, self.noise(nets.G, batch, ctx))
         fakes = [out["image"]] + ([out["reconstruction"]] if "reconstruction" in out else [])
         ctx.carry["fakes"] = [f.detach() for f in fakes]
         target = fakes[-1]                 # PasteGAN: the reconstruction; sg2im: its only picture

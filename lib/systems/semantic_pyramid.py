@@ -27,11 +27,12 @@ from ..synth.places import make_places
 from ..train import TRAIN_RULES, Engine, Evaluate, GANSystem, Phase, TrainConfig
 
 # %% auto #0
-__all__ = ['PLACES_DATASETS', 'CLASSIFIER_DEFAULTS', 'CLASSIFIER_RULES', 'LOSS_WEIGHTS', 'SP_TRAIN_DEFAULTS', 'SP_TRAIN_PRESETS',
-           'SP_RULES', 'places_dataset_folder', 'ClassifierSystem', 'classifier_file', 'make_classifier', 'accuracy',
-           'train_vgg_classifier', 'load_classifier', 'SemanticPyramidSystem', 'only', 'draw_from_levels',
-           'PooledFeatures', 'level_scores', 'pyramid_levels_metric', 'sp_params', 'prepare_classifiers',
-           'build_system', 'prepare', 'train_semantic_pyramid', 'load_semantic_pyramid', 'level_figure', 'main']
+__all__ = ['PLACES_DATASETS', 'CLASSIFIER_DEFAULTS', 'CLASSIFIER_PRESETS', 'CLASSIFIER_RULES', 'LOSS_WEIGHTS',
+           'SP_TRAIN_DEFAULTS', 'SP_TRAIN_PRESETS', 'SP_RULES', 'places_dataset_folder', 'ClassifierSystem',
+           'classifier_file', 'make_classifier', 'accuracy', 'train_vgg_classifier', 'load_classifier',
+           'SemanticPyramidSystem', 'only', 'draw_from_levels', 'PooledFeatures', 'level_scores',
+           'pyramid_levels_metric', 'sp_params', 'prepare_classifiers', 'build_system', 'prepare',
+           'train_semantic_pyramid', 'load_semantic_pyramid', 'level_figure', 'main']
 
 # %% ../../nbs/78_systems.semantic_pyramid.ipynb #24cedcb9
 PLACES_DATASETS = ("synthetic-places", "places365")
@@ -71,6 +72,7 @@ CLASSIFIER_DEFAULTS = dict(run_name=None, out_root=None, dataset="synthetic-plac
                            model_preset="cpu-demo", steps=600, batch_size=32, lr=3e-4, precision="auto", seed=0,
                            log_every=50, ckpt_every=200, keep_ckpts=2, resume="latest", num_workers=0, progress=True,
                            time_limit_s=None)
+CLASSIFIER_PRESETS = {"cpu-demo": {}, "smoke": dict(steps=4, batch_size=4, synthetic_per_class=5, log_every=2, ckpt_every=2)}
 CLASSIFIER_RULES = {**TRAIN_RULES, "run_name": a_text(none=True), "out_root": a_path(none=True),
                     "dataset": one_of(*PLACES_DATASETS), "data_dir": a_path(none=True), "synthetic_per_class": an_int(ge=5),
                     "model_preset": a_text(), "lr": a_number(gt=0)}
@@ -98,7 +100,7 @@ def accuracy(classifier: nn.Module, data: Dataset, batch: int = 64) -> float:
 
 def train_vgg_classifier(preset: str | None = "cpu-demo", **params) -> Path:
     "Train a `VGG16Classifier` on a places folder (or find the one trained before); the path of its weights."
-    p = dict(make_config(CLASSIFIER_DEFAULTS, {"cpu-demo": {}, "smoke": dict(steps=4, batch_size=4, synthetic_per_class=5, log_every=2, ckpt_every=2)}, preset, **params))
+    p = dict(make_config(CLASSIFIER_DEFAULTS, CLASSIFIER_PRESETS, preset, **params))
     check_params(p, CLASSIFIER_RULES, "the classifier parameters")
     sp_config(p["model_preset"])   # a known preset, before anything is made
     folder = places_dataset_folder(p["dataset"], p["data_dir"], p["synthetic_per_class"], p["seed"])
@@ -201,12 +203,14 @@ def only(level: str, shapes: dict, batch: int, device=None) -> dict[str, torch.T
 
 @torch.no_grad()
 def draw_from_levels(system: SemanticPyramidSystem, G: nn.Module, real: torch.Tensor, labels: torch.Tensor,
-                     levels_to_use=PYRAMID_LEVELS, seed: int = 0) -> dict[str, torch.Tensor]:
+                     levels_to_use=PYRAMID_LEVELS, seed: int = 0,
+                     pyramid: dict[str, torch.Tensor] | None = None,   # `real`'s pyramid, when the caller has it
+                     ) -> dict[str, torch.Tensor]:
     "For each level, G's pictures of `real` drawn from that level alone (the same noise for every level), G in eval mode."
     was = G.training
     G.eval()
     try:
-        pyramid = system.pyramid(real)
+        pyramid = system.pyramid(real) if pyramid is None else pyramid
         z = torch.randn(len(real), G.z_dim, generator=torch.Generator().manual_seed(seed)).to(real.device)
         return {k: G(z, pyramid, only(k, system.shapes, len(real), real.device), labels) for k in levels_to_use}
     finally: G.train(was)
@@ -232,8 +236,8 @@ def level_scores(system: SemanticPyramidSystem, G: nn.Module, items: Dataset, ev
         chunk = [items[i] for i in range(start, min(start + batch, n))]
         real = torch.stack([c["image"] for c in chunk]).to(device)
         labels = torch.tensor([c["label"] for c in chunk], device=device)
-        out = draw_from_levels(system, G, real, labels, seed=start)
         pyramid = system.pyramid(real)
+        out = draw_from_levels(system, G, real, labels, seed=start, pyramid=pyramid)
         for k, x in out.items():
             fake_level = system.pyramid(x, k)
             mask = only(k, system.shapes, len(real), device)[k]
@@ -307,18 +311,15 @@ def prepare_classifiers(p: dict, folder: Path, num_classes: int, log=print) -> t
         classifier, source = vgg16_places365(p["vgg16_weights"]), f"VGG-16 Places365 from {p['vgg16_weights']}"
         if classifier.num_classes != num_classes:
             raise ValueError(f"{p['vgg16_weights']}: {classifier.num_classes} classes, but {folder} has {num_classes}")
-    else:
-        path = classifier_file(folder, p["model_preset"], p["seed"])
-        if not path.exists() and log: log(f"no vgg16_weights: training a {p['model_preset']} VGG16Classifier on {folder} ({p['classifier_steps']} steps)")
-        path = train_vgg_classifier(None, **common, steps=p["classifier_steps"], seed=p["seed"])
-        classifier = load_classifier(path, p["model_preset"], num_classes)
-        info = json.loads(path.with_suffix(".json").read_text())
+    def trained(seed: int, steps: int, what: str) -> tuple[VGG16Classifier, Path, dict]:
+        if not classifier_file(folder, p["model_preset"], seed).exists() and log:
+            log(f"training {what}: a {p['model_preset']} VGG16Classifier on {folder} ({steps} steps, seed {seed})")
+        path = train_vgg_classifier(None, **common, steps=steps, seed=seed)
+        return load_classifier(path, p["model_preset"], num_classes), path, json.loads(path.with_suffix(".json").read_text())
+    if not p["vgg16_weights"]:
+        classifier, path, info = trained(p["seed"], p["classifier_steps"], "the classifier G reads (no vgg16_weights)")
         source = f"trained here: {path} (validation accuracy {info['val_accuracy']:.3f}, {info['steps']} steps)"
-    eval_path = classifier_file(folder, p["model_preset"], p["seed"] + 1)
-    if not eval_path.exists() and log: log(f"training the evaluation classifier ({p['eval_classifier_steps']} steps, seed {p['seed'] + 1})")
-    eval_path = train_vgg_classifier(None, **common, steps=p["eval_classifier_steps"], seed=p["seed"] + 1)
-    evaluator = load_classifier(eval_path, p["model_preset"], num_classes)
-    info = json.loads(eval_path.with_suffix(".json").read_text())
+    evaluator, eval_path, info = trained(p["seed"] + 1, p["eval_classifier_steps"], "the evaluation classifier")
     return classifier, evaluator, {"classifier": source,
                                    "evaluation_space": f"pool5 of {eval_path} (validation accuracy {info['val_accuracy']:.3f})"}
 
