@@ -182,7 +182,7 @@ def test_launch_after_a_fit_in_the_parent(tmp_path):
         "from lib.systems.toy2d import train_toy2d\nfrom lib.train import launch\n"
         "def child(root):\n"
         "    e = train_toy2d('smoke', run_name='two', out_root=root, steps=2, progress=False)\n"
-        "    print('child', e.accelerator.num_processes, flush=True)\n"
+        "    sys.stdout.write(f'child {e.accelerator.num_processes}\\n'); sys.stdout.flush()   # one write: the children's lines do not interleave\n"
         "if __name__ == '__main__':\n"
         "    train_toy2d('smoke', run_name='one', out_root=sys.argv[1], steps=2, progress=False)\n"
         "    launch(child, args=(sys.argv[1],), num_processes=2)\n" % str(ROOT))
