@@ -271,6 +271,7 @@ def test_navigation_links_the_reader_in(site):
     assert "A job: run it with papermill" not in (site / "train.html").read_text()
     for page, picture in (("tutorials/draw_with_lattegan.html", "images/draw_app.png"),
                           ("tutorials/caption_to_image.html", "images/caption_app.png"),
+                          ("tutorials/semantic_pyramid_editing.html", "images/pyramid_app.png"),
                           ("data.geneva.html", "images/episode_browser.png")):
         assert f'src="{picture}"' in (site / page).read_text(), f"{page} does not show {picture}"
         assert (site / page).parent.joinpath(picture).is_file()

@@ -336,3 +336,86 @@ def test_scene_app_swaps_a_crop_and_removes_an_object(tiny_pastegan, tmp_path):
                   "the graph without object 0")
         expect("removed", "the picture without object 0")
         page.screenshot("widgets-scene-app-3-removed", of=page.widget("Other crop"))
+
+
+# -- the pyramid editing app (lib.apps.pyramid.pyramid_app), as nbs/tutorials/semantic_pyramid_editing.ipynb shows it --
+
+PYRAMID_TUTORIAL = ROOT / "nbs" / "tutorials" / "semantic_pyramid_editing.ipynb"
+
+
+@pytest.fixture(scope="module")
+def tiny_pyramid(tmp_path_factory) -> Path:
+    "A four-step Semantic Pyramid run (smoke preset, classifiers of four steps) on a small synthetic places world."
+    import os
+    from lib.systems.semantic_pyramid import train_semantic_pyramid
+    work = tmp_path_factory.mktemp("tiny-pyramid")
+    old = os.environ.get("DRAWLAB_DATA")
+    os.environ["DRAWLAB_DATA"] = str(work / "data")
+    try: return train_semantic_pyramid("smoke", out_root=work / "runs", run_name="tiny", progress=False).run.path
+    finally:
+        if old is None: del os.environ["DRAWLAB_DATA"]
+        else: os.environ["DRAWLAB_DATA"] = old
+
+
+def test_pyramid_app_repaints_inpaints_and_draws_other_noise(tiny_pyramid, tmp_path):
+    from lib.apps.pyramid import PyramidSession
+    from lib.data.geneva import tensor_to_image
+    notebook_with_parameters(PYRAMID_TUTORIAL, tmp_path / "semantic_pyramid_editing.ipynb",
+                             f"run = {str(tiny_pyramid)!r}\nclassifier_steps = 2\nsteps = 2\nseed = 0")
+    session = PyramidSession.from_run(tiny_pyramid)   # the same drawings, made here to compare with what is shown
+    S, scale = session.size, 3                         # pyramid_app's default scale
+    box = (S // 4, S // 4, S // 2, S // 2)             # the app's first region
+    want = {"first": session.draw(0, "repaint", "pool5", box),
+            "pool1": session.draw(0, "repaint", "pool1", box),
+            "narrow": session.draw(0, "repaint", "pool1", (box[0], box[1], 20, box[3])),
+            "inpaint": session.draw(0, "inpaint", "pool1", (box[0], box[1], 20, box[3])),
+            "noise": session.draw(0, "inpaint", "pool1", (box[0], box[1], 20, box[3]), seed=1),
+            "composite": session.draw(0, "composite", "pool1", (box[0], box[1], 20, box[3]), other=1, seed=1)}
+    assert not np.array_equal(want["first"].pictures.numpy(), want["pool1"].pictures.numpy())
+
+    with notebook_in_lab(tmp_path, "semantic_pyramid_editing.ipynb", "widgets-pyramid-app") as page:
+        page.open().run_all(timeout=600)
+        app = page.find(".jp-CodeCell .jp-OutputArea-output")[-1]   # the last cell shows the app
+        def status() -> str: return page.html_text(within=app)[0]
+        def panel(label: str) -> np.ndarray: return unscaled(page.image_bytes(page.image(label, within=app)), scale)
+        def shows(name: str) -> bool:
+            d = want[name]
+            return (close(panel("what the edit starts from"), d.outlined())
+                    and all(close(panel(f"noise {k + 1}"), tensor_to_image(x)) for k, x in enumerate(d.pictures)))
+        def expect(name: str, what: str):
+            d = want[name]
+            page.wait(lambda: f"{d.level}, region {d.box}" in status() and status().endswith(f"(noise {d.seed})"),
+                      f"the status of {what}")
+            page.wait(lambda: shows(name), what)
+
+        # picture 0's middle re-painted from pool5: the source outlined, three noises
+        expect("first", "picture 0 re-painted from pool5")
+        assert status().startswith("picture 0 (") and close(panel("source"), want["first"].outlined())
+        page.screenshot("widgets-pyramid-app-1-repaint", of=page.widget("Other noise"))
+
+        # the level pool1: the same region re-painted from the shallowest level
+        page.click("pool1")
+        expect("pool1", "the region re-painted from pool1")
+        page.screenshot("widgets-pyramid-app-2-pool1", of=page.widget("Other noise"))
+
+        # a narrower region, typed into the width slider's readout
+        page.set_slider("width", 20)
+        expect("narrow", "the narrower region re-painted")
+
+        # inpaint: the edit starts from the picture with the region blanked
+        page.click("inpaint")
+        expect("inpaint", "the region blanked and filled")
+        assert not close(panel("what the edit starts from"), panel("source"))
+        page.screenshot("widgets-pyramid-app-3-inpaint", of=page.widget("Other noise"))
+
+        # Other noise: the same edit with the next noise
+        page.click("Other noise")
+        expect("noise", "the inpainting with noise 1")
+
+        # composite: picture 1's pool1 pasted into the region; then asked at an fc level: refused, said, the pictures kept
+        page.click("composite")
+        expect("composite", "picture 1 pasted into the region")
+        page.click("fc7")
+        page.wait(lambda: status() == "composite pastes at a conv level (pool1, pool2, pool3, pool4, pool5), not fc7", "the refusal")
+        assert shows("composite")
+        page.screenshot("widgets-pyramid-app-4-refused", of=page.widget("Other noise"))

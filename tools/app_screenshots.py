@@ -3,6 +3,7 @@
     python tools/app_screenshots.py --run outputs/runs/main-job-lattegan-s0    # a trained LatteGAN run
     python tools/app_screenshots.py --attngan-run outputs/runs/attngan-main    # a trained AttnGAN run (caption app)
     python tools/app_screenshots.py --pastegan-run outputs/runs/pastegan-main  # a trained PasteGAN run (scene-graph app)
+    python tools/app_screenshots.py --pyramid-run outputs/runs/semantic-pyramid # a trained Semantic Pyramid run (editing app)
 
 Each app is opened as a reader opens it -- its notebook run with Run All Cells in JupyterLab in headless Chromium
 (tests/jupyterlab_browser.py, the harness of the widget tests) -- used a little, and its output area saved as a PNG:
@@ -11,7 +12,9 @@ Each app is opened as a reader opens it -- its notebook run with Run All Cells i
 - `nbs/images/episode_browser.png`: `browse_episodes` on that run's validation dialogues, at turn 2;
 - `nbs/tutorials/images/caption_app.png`: the caption tutorial on `--attngan-run`, a test caption drawn, its
   second word's attention shown;
-- `nbs/tutorials/images/scene_graph_app.png`: the scene-graph tutorial on `--pastegan-run`, its first test graph drawn.
+- `nbs/tutorials/images/scene_graph_app.png`: the scene-graph tutorial on `--pastegan-run`, its first test graph drawn;
+- `nbs/tutorials/images/pyramid_app.png`: the editing tutorial on `--pyramid-run`, the first picture's middle
+  re-painted from `pool5`.
 
 The pictures are committed; run this again when an app's look changes (it takes about a minute).
 """
@@ -98,13 +101,30 @@ def scene_graph_app(run: Path, folder: Path, out: Path) -> Path:
     return out
 
 
+def pyramid_app(run: Path, folder: Path, out: Path) -> Path:
+    "The Semantic Pyramid editing tutorial on `run`, its first edit drawn, its app saved to `out`."
+    notebook_with_parameters(ROOT / "nbs" / "tutorials" / "semantic_pyramid_editing.ipynb", folder / "pyramid.ipynb",
+                             f"run = {str(run)!r}", replace=False)
+    with notebook_in_lab(folder, "pyramid.ipynb", "docs-pyramid-app") as page:
+        page.open().run_all(timeout=600)
+        app = page.find(".jp-CodeCell .jp-OutputArea-output")[-1]
+        page.wait(lambda: page.html_text(within=app)[0].startswith("picture 0 ("), "the first edit drawn", timeout=120)
+        page.screenshot("docs-pyramid-app", of=page.widget("Other noise"))
+        page.scroll_to(app, "start")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        app.screenshot(str(out))
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, help="a trained LatteGAN run folder (e.g. the main job's)")
     ap.add_argument("--attngan-run", type=Path, help="a trained AttnGAN run folder (e.g. the AttnGAN main job's)")
     ap.add_argument("--pastegan-run", type=Path, help="a trained PasteGAN run folder (e.g. the PasteGAN main job's)")
+    ap.add_argument("--pyramid-run", type=Path, help="a trained Semantic Pyramid run folder (e.g. its main job's)")
     args = ap.parse_args(argv)
-    if not (args.run or args.attngan_run or args.pastegan_run): ap.error("give --run, --attngan-run, --pastegan-run, or several")
+    if not (args.run or args.attngan_run or args.pastegan_run or args.pyramid_run):
+        ap.error("give --run, --attngan-run, --pastegan-run, --pyramid-run, or several")
     if args.run:
         run = args.run.resolve()
         with tempfile.TemporaryDirectory() as d:
@@ -118,6 +138,9 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as d:
             print(scene_graph_app(args.pastegan_run.resolve(), Path(d),
                                   ROOT / "nbs" / "tutorials" / "images" / "scene_graph_app.png"))
+    if args.pyramid_run:
+        with tempfile.TemporaryDirectory() as d:
+            print(pyramid_app(args.pyramid_run.resolve(), Path(d), ROOT / "nbs" / "tutorials" / "images" / "pyramid_app.png"))
 
 
 if __name__ == "__main__":

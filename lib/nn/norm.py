@@ -1,4 +1,4 @@
-"""Conditional normalisation: batch norm whose gain and bias come from a class or a vector, AdaIN, SPADE.
+"""Conditional normalisation: batch norm whose gain and bias come from a class or a vector, AdaIN, SPADE; standing statistics.
 
 Docs: https://drawlab.github.io/drawlab/nn.norm.html.md"""
 
@@ -7,6 +7,8 @@ Docs: https://drawlab.github.io/drawlab/nn.norm.html.md"""
 # %% ../../nbs/30_nn.norm.ipynb #1b939907
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -14,7 +16,8 @@ from torch import Tensor
 from torch.nn.utils.parametrizations import spectral_norm
 
 # %% auto #0
-__all__ = ['NORM_KINDS', 'ConditionalBatchNorm2d', 'AdaIN', 'SPADE', 'make_norm', 'is_conditional', 'apply_norm']
+__all__ = ['NORM_KINDS', 'ConditionalBatchNorm2d', 'AdaIN', 'SPADE', 'make_norm', 'is_conditional', 'apply_norm',
+           'standing_statistics']
 
 # %% ../../nbs/30_nn.norm.ipynb #5a911e34
 def _check_map(x: Tensor, channels: int, who: str) -> None:
@@ -171,3 +174,21 @@ def apply_norm(norm: nn.Module, x: Tensor, c: Tensor | None = None) -> Tensor:
     if not is_conditional(norm): return norm(x)
     if c is None: raise ValueError(f"{type(norm).__name__} is conditional: a condition c is required")
     return norm(x, c)
+
+# %% ../../nbs/30_nn.norm.ipynb #adbebbef
+@torch.no_grad()
+def standing_statistics(net: nn.Module,                 # a net with batch norms, changed in place
+                        forward: Callable[[int], object],  # forward(i): the i-th training-like forward pass through `net`
+                        passes: int = 16,
+                        ) -> nn.Module:
+    "Re-measure every batch norm's running statistics in `net` as the plain mean over `passes` calls of `forward`; `net` ends in eval mode."
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    momenta = [m.momentum for m in norms]
+    for m in norms: m.reset_running_stats(); m.momentum = None   # momentum None: a cumulative (plain) mean
+    net.train()
+    try:
+        for i in range(passes): forward(i)
+    finally:
+        for m, momentum in zip(norms, momenta): m.momentum = momentum
+        net.eval()
+    return net

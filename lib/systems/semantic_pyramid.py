@@ -7,6 +7,7 @@ Docs: https://drawlab.github.io/drawlab/systems.semantic_pyramid.html.md"""
 # %% ../../nbs/78_systems.semantic_pyramid.ipynb #b799ed89
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from ..data.places import PLACES_FOLDER, Places365, places_folder
 from ..losses import diversity_loss, lsgan_d_loss, lsgan_g_loss, semantic_reconstruction_loss
 from ..metrics import register_metric
 from ..metrics.fid import FeatureNet, frechet_distances
-from ..models.semantic_pyramid import build, level_masks, level_shapes, sample_levels, sp_config
+from ..models.semantic_pyramid import CONV_LEVELS, build, level_masks, level_shapes, sample_levels, sp_config
+from ..nn.norm import standing_statistics
 from ..nn.pretrained import PYRAMID_LEVELS, VGG16Classifier, vgg16_places365
 from ..synth.places import make_places
 from ..train import TRAIN_RULES, Engine, Evaluate, GANSystem, Phase, TrainConfig
@@ -30,9 +32,10 @@ from ..train import TRAIN_RULES, Engine, Evaluate, GANSystem, Phase, TrainConfig
 __all__ = ['PLACES_DATASETS', 'CLASSIFIER_DEFAULTS', 'CLASSIFIER_PRESETS', 'CLASSIFIER_RULES', 'LOSS_WEIGHTS',
            'SP_TRAIN_DEFAULTS', 'SP_TRAIN_PRESETS', 'SP_RULES', 'places_dataset_folder', 'ClassifierSystem',
            'classifier_file', 'make_classifier', 'accuracy', 'train_vgg_classifier', 'load_classifier',
-           'SemanticPyramidSystem', 'only', 'draw_from_levels', 'PooledFeatures', 'level_scores',
+           'SemanticPyramidSystem', 'standing_generator', 'only', 'draw_from_levels', 'PooledFeatures', 'level_scores',
            'pyramid_levels_metric', 'sp_params', 'prepare_classifiers', 'build_system', 'prepare',
-           'train_semantic_pyramid', 'load_semantic_pyramid', 'level_figure', 'main']
+           'train_semantic_pyramid', 'load_semantic_pyramid', 'level_figure', 'main', 'region_map', 'edit_masks',
+           'repaint', 'blank', 'inpaint', 'composite', 'relabel', 'grid_figure']
 
 # %% ../../nbs/78_systems.semantic_pyramid.ipynb #24cedcb9
 PLACES_DATASETS = ("synthetic-places", "places365")
@@ -192,9 +195,29 @@ class SemanticPyramidSystem(GANSystem):
         if self.sample_batch is None: return None
         real = self.sample_batch["image"].to(ctx.device)
         labels = self.sample_batch["label"].to(ctx.device)
-        drawn = draw_from_levels(self, G, real, labels, seed=1234)
+        drawn = draw_from_levels(self, standing_generator(self, G), real, labels, seed=1234)
         rows = torch.stack([real] + [drawn[k] for k in PYRAMID_LEVELS], 1)
         return rows.flatten(0, 1)
+
+# %% ../../nbs/78_systems.semantic_pyramid.ipynb #9af4b18f
+@torch.no_grad()
+def standing_generator(system: SemanticPyramidSystem, G: nn.Module, passes: int | None = None,
+                       seed: int = 0, inplace: bool = False) -> nn.Module:
+    "A copy of `G` (or `G` itself) in eval mode whose batch norms hold standing statistics over `passes` (default: the system's) training-like batches."
+    passes = getattr(system, "standing_passes", 0) if passes is None else passes
+    items, batch = getattr(system, "standing_items", None), getattr(system, "standing_batch", 16)
+    G = G if inplace else copy.deepcopy(G)
+    if not passes or items is None: return G.eval()
+    device = next(G.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    def forward(_):
+        chosen = [items[i] for i in torch.randint(len(items), (batch,), generator=g).tolist()]
+        real = torch.stack([c["image"] for c in chosen]).to(device)
+        labels = torch.tensor([c["label"] for c in chosen], device=device)
+        masks = level_masks(sample_levels(batch, g), system.shapes, g, system.p_spatial)
+        G(torch.randn(batch, G.z_dim, generator=g).to(device), system.pyramid(real),
+          {k: m.to(device) for k, m in masks.items()}, labels)
+    return standing_statistics(G, forward, passes)
 
 # %% ../../nbs/78_systems.semantic_pyramid.ipynb #b312cedf
 def only(level: str, shapes: dict, batch: int, device=None) -> dict[str, torch.Tensor]:
@@ -266,13 +289,14 @@ def level_scores(system: SemanticPyramidSystem, G: nn.Module, items: Dataset, ev
 def pyramid_levels_metric(engine) -> dict:
     s = engine.system
     G = engine.ema.module if engine.ema is not None else engine.nets["G"]
-    return level_scores(s, G, s.eval_items, s.evaluator, s.eval_images, fid_weights=s.fid_weights)
+    return level_scores(s, standing_generator(s, G), s.eval_items, s.evaluator, s.eval_images, fid_weights=s.fid_weights)
 
 # %% ../../nbs/78_systems.semantic_pyramid.ipynb #c360712e
 SP_TRAIN_DEFAULTS = dict(
     run_name="semantic-pyramid", out_root=None, dataset="synthetic-places", data_dir=None, synthetic_per_class=200,
     model_preset="cpu-demo", model_overrides={}, vgg16_weights=None, classifier_steps=600, eval_classifier_steps=300,
-    fid_weights=None, loss_weights={}, p_spatial=0.3, steps=1200, batch_size=16, lr=1e-4, beta1=0.0, ema_decay=0.99,
+    fid_weights=None, loss_weights={}, p_spatial=0.3, standing_passes=16, steps=1200, batch_size=16, lr=1e-4, beta1=0.0,
+    ema_decay=0.99,
     precision="auto", seed=0, log_every=25, sample_every=400, eval_every=400, eval_images=400, ckpt_every=200,
     keep_ckpts=3, resume="latest", num_workers=0, progress=True, time_limit_s=None)
 SP_TRAIN_PRESETS = {
@@ -289,7 +313,8 @@ SP_RULES = {**TRAIN_RULES, "run_name": a_text(), "out_root": a_path(none=True), 
             "data_dir": a_path(none=True), "synthetic_per_class": an_int(ge=5), "model_preset": a_text(),
             "model_overrides": a_dict(), "vgg16_weights": a_path(none=True), "classifier_steps": an_int(ge=1),
             "eval_classifier_steps": an_int(ge=1), "fid_weights": a_path(none=True), "loss_weights": a_dict(),
-            "p_spatial": a_number(ge=0, le=1), "lr": a_number(gt=0), "beta1": a_number(ge=0, lt=1),
+            "p_spatial": a_number(ge=0, le=1), "standing_passes": an_int(ge=0), "lr": a_number(gt=0),
+            "beta1": a_number(ge=0, lt=1),
             "eval_every": an_int(ge=0), "eval_images": an_int(ge=4)}
 
 def sp_params(preset: str | None = "cpu-demo", **params) -> dict:
@@ -341,6 +366,7 @@ def build_system(p: dict, evaluation: bool = True, log=print) -> tuple[SemanticP
     system = SemanticPyramidSystem(G, D, classifier, p["lr"], (p["beta1"], 0.999), p["loss_weights"], p["p_spatial"], sample)
     system.eval_items, system.eval_images, system.fid_weights = shuffled, p["eval_images"], p["fid_weights"]
     system.evaluator = evaluator if evaluation else None
+    system.standing_items, system.standing_passes, system.standing_batch = train, p["standing_passes"], p["batch_size"]
     recorded |= {"data_dir": str(folder), "classes": train.classes, "loss_weights": system.weights}
     return system, train, recorded
 
@@ -361,14 +387,14 @@ def train_semantic_pyramid(preset: str | None = "cpu-demo", **params) -> Engine:
 def load_semantic_pyramid(run,                    # a run folder, its name under outputs/runs, or a checkpoint file
                           ema: bool = True,       # the EMA generator (else the live one)
                           ) -> SemanticPyramidSystem:
-    "A trained run's system with the generator of its newest checkpoint, in eval mode (`system.eval_items`: its validation pictures)."
+    "A trained run's system with the generator of its newest checkpoint, in eval mode with standing statistics (`system.eval_items`: its validation pictures)."
     from lib.train import ema_generator_state, run_checkpoint
     path, ckpt = run_checkpoint(run, "train it with nbs/train_semantic_pyramid.ipynb")
     saved = ckpt["params"]
     p = sp_params(None, **{k: saved[k] for k in SP_TRAIN_DEFAULTS if k in saved})
     system = build_system(p, evaluation=False, log=None)[0]
     system.G.load_state_dict(ema_generator_state(ckpt) if ema else ckpt["nets"]["G"])
-    system.G.eval()
+    standing_generator(system, system.G, inplace=True)
     system.checkpoint, system.step = path, ckpt["step"]
     return system
 
@@ -396,6 +422,87 @@ def main(argv: list[str] | None = None):
                argv, numbers=("time_limit_s",))
 
 
+
+# %% ../../nbs/78_systems.semantic_pyramid.ipynb #b20ad120
+def region_map(region, size: int) -> torch.Tensor:
+    "A region as a float map (size, size), 1 inside: from a box (x0, y0, x1, y1) in [0, 1] units, or a map of any size (nearest)."
+    if isinstance(region, torch.Tensor):
+        if region.ndim != 2: raise ValueError(f"region: expected a box or a (H, W) map, got a tensor of shape {tuple(region.shape)}")
+        return F.interpolate(region.float()[None, None], size=(size, size), mode="nearest")[0, 0]
+    if len(region) != 4 or not all(0 <= v <= 1 for v in region) or region[0] >= region[2] or region[1] >= region[3]:
+        raise ValueError(f"region: expected a box (x0, y0, x1, y1) with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, got {region}")
+    x0, y0, x1, y1 = (round(v * size) for v in region)
+    out = torch.zeros(size, size)
+    out[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)] = 1
+    return out
+
+def edit_masks(system: SemanticPyramidSystem, level: str, batch: int, region=None, device=None) -> dict[str, torch.Tensor]:
+    "Masks giving `level` everywhere, the deeper levels nowhere and the shallower conv levels outside `region` (none: nowhere)."
+    masks = only(level, system.shapes, batch, device)
+    if region is None: return masks
+    outside = 1 - region_map(region, system.shapes["pool1"][1] * 2)
+    for k in PYRAMID_LEVELS[:PYRAMID_LEVELS.index(level)]:
+        masks[k] = F.interpolate(outside[None, None], size=system.shapes[k][1:], mode="nearest").expand(batch, 1, -1, -1).to(device)
+    return masks
+
+def _noise(G: nn.Module, batch: int, seed: int, device) -> torch.Tensor:
+    return torch.randn(batch, G.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+
+@torch.no_grad()
+def repaint(system: SemanticPyramidSystem, G: nn.Module, real: torch.Tensor, labels: torch.Tensor, region,
+            level: str = "pool5", seed: int = 0) -> torch.Tensor:
+    "(B,3,S,S): `real` with `region` redrawn from the source's `level`, the rest from all its levels (G as given, eval mode)."
+    return G(_noise(G, len(real), seed, real.device), system.pyramid(real), edit_masks(system, level, len(real), region, real.device), labels)
+
+def blank(real: torch.Tensor, region) -> torch.Tensor:
+    "`real` with `region` set to 0 (mid grey): a hole."
+    return real * (1 - region_map(region, real.shape[-1]).to(real.device))
+
+@torch.no_grad()
+def inpaint(system: SemanticPyramidSystem, G: nn.Module, real: torch.Tensor, labels: torch.Tensor, region,
+            level: str = "pool5", seed: int = 0) -> torch.Tensor:
+    "(B,3,S,S): `repaint` of the picture with `region` blanked — nothing inside the region reaches G."
+    return repaint(system, G, blank(real, region), labels, region, level, seed)
+
+@torch.no_grad()
+def composite(system: SemanticPyramidSystem, G: nn.Module, a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor,
+              region, level: str = "pool4", seed: int = 0) -> torch.Tensor:
+    "(B,3,S,S): `a` with `b`'s content pasted into `region` at `level`, `a`'s shallower levels outside it; `labels`: the result's class."
+    if level not in CONV_LEVELS: raise ValueError(f"composite: level must be a conv level {CONV_LEVELS}, got {level!r}")
+    pa, pb = system.pyramid(a), system.pyramid(b)
+    inside = F.interpolate(region_map(region, a.shape[-1])[None, None], size=system.shapes[level][1:], mode="nearest").to(a.device)
+    levels = {**pa, level: pa[level] * (1 - inside) + pb[level] * inside}
+    return G(_noise(G, len(a), seed, a.device), levels, edit_masks(system, level, len(a), region, a.device), labels)
+
+@torch.no_grad()
+def relabel(system: SemanticPyramidSystem, G: nn.Module, real: torch.Tensor, labels: torch.Tensor, target: torch.Tensor,
+            level: str = "fc8", seed: int = 0) -> torch.Tensor:
+    "(B,3,S,S): `real` drawn from `level` as class `target` (B,): fc8's scores of `labels` and `target` swapped, `target` as the class."
+    levels = system.pyramid(real)
+    fc8, rows = levels["fc8"].clone(), torch.arange(len(real), device=real.device)
+    fc8[rows, labels], fc8[rows, target] = levels["fc8"][rows, target], levels["fc8"][rows, labels]
+    return G(_noise(G, len(real), seed, real.device), {**levels, "fc8": fc8}, only(level, system.shapes, len(real), real.device), target)
+
+def grid_figure(columns: dict[str, torch.Tensor],   # column title -> pictures (B,3,S,S) in [-1, 1]
+                boxes=None,                          # a region to outline in every picture (a box), or None
+                size: float = 1.3):
+    "A figure of pictures: one column per entry, one row per picture."
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+    from lib.data.geneva import tensor_to_image
+    rows = len(next(iter(columns.values())))
+    fig, axes = plt.subplots(rows, len(columns), figsize=(size * len(columns), size * rows + 0.2), squeeze=False)
+    for c, (name, x) in enumerate(columns.items()):
+        for r in range(rows):
+            ax = axes[r, c]
+            ax.imshow(tensor_to_image(x[r].detach().cpu())); ax.axis("off")
+            if boxes is not None:
+                S = x.shape[-1]
+                x0, y0, x1, y1 = (v * S - 0.5 for v in boxes)
+                ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="white", linestyle="--", linewidth=0.8))
+            if r == 0: ax.set_title(name, fontsize=8)
+    fig.tight_layout()
+    return fig
 
 # %% ../../nbs/78_systems.semantic_pyramid.ipynb #70916cd0
 if __name__ == "__main__": main()
