@@ -202,18 +202,19 @@ def test_draw_app_draws_undoes_and_starts_over(tiny_run, tmp_path):
 CAPTION_TUTORIAL = ROOT / "nbs" / "tutorials" / "caption_to_image.ipynb"
 
 
+def smoke_run(tmp_path_factory, name: str, train) -> Path:
+    "A smoke-preset run of `train` in its own data root (DRAWLAB_DATA set only while it trains)."
+    work = tmp_path_factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DRAWLAB_DATA", str(work / "data"))
+        return train("smoke", out_root=work / "runs", run_name="tiny", progress=False).run.path
+
+
 @pytest.fixture(scope="module")
 def tiny_attngan(tmp_path_factory) -> Path:
     "A four-step AttnGAN run (smoke preset) on a 60-picture synthetic folder: the app's plumbing is under test."
-    import os
     from lib.systems.attngan import train_attngan
-    work = tmp_path_factory.mktemp("tiny-attngan")
-    old = os.environ.get("DRAWLAB_DATA")
-    os.environ["DRAWLAB_DATA"] = str(work / "data")
-    try: return train_attngan("smoke", out_root=work / "runs", run_name="tiny", progress=False).run.path
-    finally:
-        if old is None: del os.environ["DRAWLAB_DATA"]
-        else: os.environ["DRAWLAB_DATA"] = old
+    return smoke_run(tmp_path_factory, "tiny-attngan", train_attngan)
 
 
 def test_caption_app_draws_stages_and_each_words_attention(tiny_attngan, tmp_path):
@@ -346,15 +347,8 @@ PYRAMID_TUTORIAL = ROOT / "nbs" / "tutorials" / "semantic_pyramid_editing.ipynb"
 @pytest.fixture(scope="module")
 def tiny_pyramid(tmp_path_factory) -> Path:
     "A four-step Semantic Pyramid run (smoke preset, classifiers of four steps) on a small synthetic places world."
-    import os
     from lib.systems.semantic_pyramid import train_semantic_pyramid
-    work = tmp_path_factory.mktemp("tiny-pyramid")
-    old = os.environ.get("DRAWLAB_DATA")
-    os.environ["DRAWLAB_DATA"] = str(work / "data")
-    try: return train_semantic_pyramid("smoke", out_root=work / "runs", run_name="tiny", progress=False).run.path
-    finally:
-        if old is None: del os.environ["DRAWLAB_DATA"]
-        else: os.environ["DRAWLAB_DATA"] = old
+    return smoke_run(tmp_path_factory, "tiny-pyramid", train_semantic_pyramid)
 
 
 def test_pyramid_app_repaints_inpaints_and_draws_other_noise(tiny_pyramid, tmp_path):

@@ -86,34 +86,29 @@ def caption_app(run: Path, folder: Path, out: Path) -> Path:
     return out
 
 
-def scene_graph_app(run: Path, folder: Path, out: Path) -> Path:
-    "The scene-graph tutorial on `run`, its first test graph drawn, its app saved to `out`."
-    notebook_with_parameters(ROOT / "nbs" / "tutorials" / "scene_graph_to_image.ipynb", folder / "scene.ipynb",
+def first_drawing(tutorial: str, run: Path, folder: Path, out: Path, name: str, status: str, anchor: str) -> Path:
+    "A tutorial (`nbs/tutorials/<tutorial>.ipynb`) on `run`, its app's first drawing (status starting `status`) saved to `out`."
+    notebook_with_parameters(ROOT / "nbs" / "tutorials" / f"{tutorial}.ipynb", folder / f"{name}.ipynb",
                              f"run = {str(run)!r}", replace=False)
-    with notebook_in_lab(folder, "scene.ipynb", "docs-scene-graph-app") as page:
+    with notebook_in_lab(folder, f"{name}.ipynb", f"docs-{name}") as page:
         page.open().run_all(timeout=600)
         app = page.find(".jp-CodeCell .jp-OutputArea-output")[-1]
-        page.wait(lambda: page.html_text(within=app)[0].startswith("drawn: "), "the first graph drawn", timeout=120)
-        page.screenshot("docs-scene-graph-app", of=page.widget("Other crop"))
+        page.wait(lambda: page.html_text(within=app)[0].startswith(status), "the first drawing", timeout=120)
+        page.screenshot(f"docs-{name}", of=page.widget(anchor))
         page.scroll_to(app, "start")      # the app is taller than the crop a plain element screenshot keeps
         out.parent.mkdir(parents=True, exist_ok=True)
         app.screenshot(str(out))
     return out
 
 
+def scene_graph_app(run: Path, folder: Path, out: Path) -> Path:
+    "The scene-graph tutorial on `run`, its first test graph drawn, its app saved to `out`."
+    return first_drawing("scene_graph_to_image", run, folder, out, "scene-graph-app", "drawn: ", "Other crop")
+
+
 def pyramid_app(run: Path, folder: Path, out: Path) -> Path:
     "The Semantic Pyramid editing tutorial on `run`, its first edit drawn, its app saved to `out`."
-    notebook_with_parameters(ROOT / "nbs" / "tutorials" / "semantic_pyramid_editing.ipynb", folder / "pyramid.ipynb",
-                             f"run = {str(run)!r}", replace=False)
-    with notebook_in_lab(folder, "pyramid.ipynb", "docs-pyramid-app") as page:
-        page.open().run_all(timeout=600)
-        app = page.find(".jp-CodeCell .jp-OutputArea-output")[-1]
-        page.wait(lambda: page.html_text(within=app)[0].startswith("picture 0 ("), "the first edit drawn", timeout=120)
-        page.screenshot("docs-pyramid-app", of=page.widget("Other noise"))
-        page.scroll_to(app, "start")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        app.screenshot(str(out))
-    return out
+    return first_drawing("semantic_pyramid_editing", run, folder, out, "pyramid-app", "picture 0 (", "Other noise")
 
 
 def main(argv=None):

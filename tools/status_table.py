@@ -74,8 +74,9 @@ SYSTEMS = [
          data_reader=("lib.data.scene_graphs:VisualGenome", "sg2im's Visual Genome h5, COCO-Stuff JSON")),
     dict(name="Semantic Pyramid", module="semantic_pyramid", paper="Shocher et al., CVPR 2020",
          notebooks=("15_data.places", "23_synth.places", "32_nn.pretrained", "train_vgg_classifier",
-                    "semantic_pyramid_applications", "83_apps.pyramid"),
+                    "semantic_pyramid_applications", "83_apps.pyramid", "results_semantic_pyramid"),
          presets={"train": "lib.systems.semantic_pyramid:SP_TRAIN_PRESETS", "model": "lib.models.semantic_pyramid:SP_PRESETS"},
+         results=(("semantic_pyramid_main_job.json", None),), headline="pyramid",
          paper_figure=("Places365: FID ≈2.9 (conv1) to ≈29 (fc8)", {}),
          data_reader=("lib.data.places:Places365", "Places365-Standard easy format")),
     dict(name="Learning Words by Drawing", module="learning_words", paper="Surís et al., CVPR 2019", paper_figure=None),
@@ -86,6 +87,7 @@ HEADLINES = {
     "geneva": dict(series="geneva", metrics=("F1", "RSIM"), floor_key="copy_previous", floor="copy previous"),
     "rprecision": dict(series="rprecision", metrics=("R",), floor_prefix="blind_", floor="caption-blind"),
     "scenes": dict(series="scenes", metrics=("obj_acc", "FD_cls"), floor_key="baseline", floor="sg2im, no crops"),
+    "pyramid": dict(series="pyramid_levels", metrics=("FD_cls@pool1", "FD_cls@fc8"), floor_key="real", floor="real pictures"),
 }
 
 

@@ -32,10 +32,10 @@ from ..train import TRAIN_RULES, Engine, Evaluate, GANSystem, Phase, TrainConfig
 __all__ = ['PLACES_DATASETS', 'CLASSIFIER_DEFAULTS', 'CLASSIFIER_PRESETS', 'CLASSIFIER_RULES', 'LOSS_WEIGHTS',
            'SP_TRAIN_DEFAULTS', 'SP_TRAIN_PRESETS', 'SP_RULES', 'places_dataset_folder', 'ClassifierSystem',
            'classifier_file', 'make_classifier', 'accuracy', 'train_vgg_classifier', 'load_classifier',
-           'SemanticPyramidSystem', 'standing_generator', 'only', 'draw_from_levels', 'PooledFeatures', 'level_scores',
-           'pyramid_levels_metric', 'sp_params', 'prepare_classifiers', 'build_system', 'prepare',
-           'train_semantic_pyramid', 'load_semantic_pyramid', 'level_figure', 'main', 'region_map', 'edit_masks',
-           'repaint', 'blank', 'inpaint', 'composite', 'relabel', 'grid_figure']
+           'SemanticPyramidSystem', 'standing_generator', 'only', 'draw_from_levels', 'PooledFeatures',
+           'perceptual_distance', 'level_scores', 'pyramid_levels_metric', 'sp_params', 'prepare_classifiers',
+           'build_system', 'prepare', 'train_semantic_pyramid', 'load_semantic_pyramid', 'level_figure', 'main',
+           'region_map', 'edit_masks', 'repaint', 'blank', 'inpaint', 'composite', 'relabel', 'grid_figure']
 
 # %% ../../nbs/78_systems.semantic_pyramid.ipynb #24cedcb9
 PLACES_DATASETS = ("synthetic-places", "places365")
@@ -246,6 +246,10 @@ class PooledFeatures(nn.Module):
         self.classifier = classifier
     def forward(self, x): return self.classifier.pyramid(x, "pool5")["pool5"].mean((2, 3))
 
+def perceptual_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> torch.Tensor:
+    "(B,): LPIPS's recipe, unweighted, on two pictures' conv levels: unit-normalise channels, squared distance, mean over space, sum over levels."
+    return sum((F.normalize(a[k], dim=1) - F.normalize(b[k], dim=1)).pow(2).sum(1).mean((1, 2)) for k in CONV_LEVELS)
+
 @torch.no_grad()
 def level_scores(system: SemanticPyramidSystem, G: nn.Module, items: Dataset, evaluator: VGG16Classifier | None,
                  n: int = 100, batch: int = 25, fid_weights: str | Path | None = None, device=None) -> dict:
@@ -254,14 +258,17 @@ def level_scores(system: SemanticPyramidSystem, G: nn.Module, items: Dataset, ev
     n = min(n, len(items))
     if n < 4: raise ValueError(f"level_scores: {n} validation pictures; at least 4 are needed (two halves of two)")
     reals, drawn = [], {k: [] for k in PYRAMID_LEVELS}
-    feat = {k: 0.0 for k in PYRAMID_LEVELS}
+    feat, perc = {k: 0.0 for k in PYRAMID_LEVELS}, {k: 0.0 for k in PYRAMID_LEVELS}
+    if evaluator is not None: evaluator = evaluator.to(device).eval()
     for start in range(0, n, batch):
         chunk = [items[i] for i in range(start, min(start + batch, n))]
         real = torch.stack([c["image"] for c in chunk]).to(device)
         labels = torch.tensor([c["label"] for c in chunk], device=device)
         pyramid = system.pyramid(real)
         out = draw_from_levels(system, G, real, labels, seed=start, pyramid=pyramid)
+        seen = evaluator.pyramid(real, "pool5") if evaluator is not None else None
         for k, x in out.items():
+            if seen is not None: perc[k] += float(perceptual_distance(seen, evaluator.pyramid(x, "pool5")).sum())
             fake_level = system.pyramid(x, k)
             mask = only(k, system.shapes, len(real), device)[k]
             feat[k] += float(semantic_reconstruction_loss({k: pyramid[k]}, fake_level, {k: mask})) * len(real)
@@ -273,6 +280,7 @@ def level_scores(system: SemanticPyramidSystem, G: nn.Module, items: Dataset, ev
         x = torch.cat(drawn[k])
         scores[f"feat_L1@{k}"] = feat[k] / n
         scores[f"pix_L1@{k}"] = float((x - real).abs().mean())
+        if evaluator is not None: scores[f"perc_cls@{k}"] = perc[k] / n
     half = n // 2
     ref, rest = real[:half], {k: torch.cat(drawn[k])[half:2 * half] for k in PYRAMID_LEVELS} | {"real": real[half:2 * half]}
     if evaluator is not None:
