@@ -19,7 +19,7 @@ from ..data.geneva import png_bytes, tensor_to_image
 from ..models.semantic_pyramid import CONV_LEVELS
 from ..nn.pretrained import PYRAMID_LEVELS
 from ..systems.semantic_pyramid import (SemanticPyramidSystem, blank, composite, draw_from_levels, inpaint,
-                                          load_semantic_pyramid, relabel, repaint)
+                                          load_semantic_pyramid, paste, relabel, repaint)
 
 # %% auto #0
 __all__ = ['EDITS', 'PyramidDrawing', 'PyramidSession', 'pyramid_app']
@@ -113,8 +113,7 @@ class PyramidSession:
                 raise ValueError(f"composite: choose the second picture (0 to {len(self.images) - 1}), got {other}")
             b = self.images[other:other + 1].to(device).expand(n, -1, -1, -1)
             pictures = composite(s, G, real, b, labels, region, level, seed)
-            start = self.images[index].clone()
-            start[:, y:y + h, x:x + w] = self.images[other][:, y:y + h, x:x + w]
+            start = paste(self.images[index], self.images[other], region)
         else:
             if target is None or not 0 <= target < len(self.classes):
                 raise ValueError(f"relabel: choose the class (0 to {len(self.classes) - 1}), got {target}")

@@ -35,7 +35,7 @@ __all__ = ['PLACES_DATASETS', 'CLASSIFIER_DEFAULTS', 'CLASSIFIER_PRESETS', 'CLAS
            'SemanticPyramidSystem', 'standing_generator', 'only', 'draw_from_levels', 'PooledFeatures',
            'perceptual_distance', 'level_scores', 'pyramid_levels_metric', 'sp_params', 'prepare_classifiers',
            'build_system', 'prepare', 'train_semantic_pyramid', 'load_semantic_pyramid', 'level_figure', 'main',
-           'region_map', 'edit_masks', 'repaint', 'blank', 'inpaint', 'composite', 'relabel', 'grid_figure']
+           'region_map', 'edit_masks', 'repaint', 'paste', 'blank', 'inpaint', 'composite', 'relabel', 'grid_figure']
 
 # %% ../../nbs/78_systems.semantic_pyramid.ipynb #24cedcb9
 PLACES_DATASETS = ("synthetic-places", "places365")
@@ -224,6 +224,10 @@ def only(level: str, shapes: dict, batch: int, device=None) -> dict[str, torch.T
     "Masks that give the generator `level` alone, everywhere."
     return {k: m.to(device) for k, m in level_masks([level] * batch, shapes, p_spatial=0.0).items()}
 
+def _noise(G: nn.Module, batch: int, seed: int, device) -> torch.Tensor:
+    "The noise of `seed` for `batch` pictures: every drawing outside training takes its noise from here."
+    return torch.randn(batch, G.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+
 @torch.no_grad()
 def draw_from_levels(system: SemanticPyramidSystem, G: nn.Module, real: torch.Tensor, labels: torch.Tensor,
                      levels_to_use=PYRAMID_LEVELS, seed: int = 0,
@@ -234,7 +238,7 @@ def draw_from_levels(system: SemanticPyramidSystem, G: nn.Module, real: torch.Te
     G.eval()
     try:
         pyramid = system.pyramid(real) if pyramid is None else pyramid
-        z = torch.randn(len(real), G.z_dim, generator=torch.Generator().manual_seed(seed)).to(real.device)
+        z = _noise(G, len(real), seed, real.device)
         return {k: G(z, pyramid, only(k, system.shapes, len(real), real.device), labels) for k in levels_to_use}
     finally: G.train(was)
 
@@ -284,7 +288,7 @@ def level_scores(system: SemanticPyramidSystem, G: nn.Module, items: Dataset, ev
     half = n // 2
     ref, rest = real[:half], {k: torch.cat(drawn[k])[half:2 * half] for k in PYRAMID_LEVELS} | {"real": real[half:2 * half]}
     if evaluator is not None:
-        net = FeatureNet(PooledFeatures(evaluator.to(device).eval()), evaluator.widths[-1], "cls")
+        net = FeatureNet(PooledFeatures(evaluator), evaluator.widths[-1], "cls")
         fd = frechet_distances(ref.to(device), {k: v.to(device) for k, v in rest.items()}, feature_net=net)["values"]
         scores |= {("real_FD_cls" if k == "real" else f"FD_cls@{k}"): v for k, v in fd.items()}
     if fid_weights:
@@ -407,22 +411,11 @@ def load_semantic_pyramid(run,                    # a run folder, its name under
     return system
 
 def level_figure(system: SemanticPyramidSystem, indices=(0, 1, 2, 3), seed: int = 0):
-    "A figure: each validation picture `indices` (left), then what the generator draws from each level alone."
-    import matplotlib.pyplot as plt
-    from lib.data.geneva import tensor_to_image
+    "A figure (`grid_figure`): each validation picture `indices` (left), then what the generator draws from each level alone."
     items = [system.eval_items[i] for i in indices]
     real = torch.stack([it["image"] for it in items]).to(next(system.G.parameters()).device)
     labels = torch.tensor([it["label"] for it in items], device=real.device)
-    drawn = draw_from_levels(system, system.G, real, labels, seed=seed)
-    cols = ["source"] + list(PYRAMID_LEVELS)
-    fig, axes = plt.subplots(len(items), len(cols), figsize=(1.25 * len(cols), 1.3 * len(items)), squeeze=False)
-    for r in range(len(items)):
-        for c, name in enumerate(cols):
-            x = real[r] if name == "source" else drawn[name][r]
-            axes[r, c].imshow(tensor_to_image(x.cpu())); axes[r, c].axis("off")
-            if r == 0: axes[r, c].set_title(name, fontsize=8)
-    fig.tight_layout()
-    return fig
+    return grid_figure({"source": real, **draw_from_levels(system, system.G, real, labels, seed=seed)})
 
 def main(argv: list[str] | None = None):
     "Command line: `python -m lib.systems.semantic_pyramid --preset smoke --run_name x` (every SP_TRAIN_DEFAULTS key is an option)."
@@ -453,18 +446,20 @@ def edit_masks(system: SemanticPyramidSystem, level: str, batch: int, region=Non
         masks[k] = F.interpolate(outside[None, None], size=system.shapes[k][1:], mode="nearest").expand(batch, 1, -1, -1).to(device)
     return masks
 
-def _noise(G: nn.Module, batch: int, seed: int, device) -> torch.Tensor:
-    return torch.randn(batch, G.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
-
 @torch.no_grad()
 def repaint(system: SemanticPyramidSystem, G: nn.Module, real: torch.Tensor, labels: torch.Tensor, region,
             level: str = "pool5", seed: int = 0) -> torch.Tensor:
     "(B,3,S,S): `real` with `region` redrawn from the source's `level`, the rest from all its levels (G as given, eval mode)."
     return G(_noise(G, len(real), seed, real.device), system.pyramid(real), edit_masks(system, level, len(real), region, real.device), labels)
 
+def paste(a: torch.Tensor, b: torch.Tensor | float, region) -> torch.Tensor:
+    "`a` (...,3,S,S) with `region` taken from `b` (pictures of the same size, or a value)."
+    inside = region_map(region, a.shape[-1]).to(a.device)
+    return a * (1 - inside) + b * inside
+
 def blank(real: torch.Tensor, region) -> torch.Tensor:
     "`real` with `region` set to 0 (mid grey): a hole."
-    return real * (1 - region_map(region, real.shape[-1]).to(real.device))
+    return paste(real, 0.0, region)
 
 @torch.no_grad()
 def inpaint(system: SemanticPyramidSystem, G: nn.Module, real: torch.Tensor, labels: torch.Tensor, region,
