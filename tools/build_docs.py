@@ -176,7 +176,12 @@ def _quiet() -> None:
     # profile from $IPYTHONDIR, a private one here; only the kernel application's log level changes (errors show).
     profile = Path(os.environ["IPYTHONDIR"]) / "profile_default"
     profile.mkdir(parents=True, exist_ok=True)
-    (profile / "ipython_kernel_config.py").write_text("c.IPKernelApp.log_level = 'ERROR'\n")
+    # jupyter_client also SIGINTs every kernel it shuts down; when that lands inside a message handler ipykernel
+    # logs "KeyboardInterrupt caught in kernel." as an ERROR -- the shutdown's own race, dropped by name.
+    (profile / "ipython_kernel_config.py").write_text(
+        "import logging\n"
+        "c.IPKernelApp.log_level = 'ERROR'\n"
+        "logging.getLogger('IPKernelApp').addFilter(lambda r: 'KeyboardInterrupt caught in kernel' not in r.getMessage())\n")
     logging.getLogger("papermill").setLevel(logging.WARNING)
 
 
