@@ -79,7 +79,9 @@ SYSTEMS = [
          results=(("semantic_pyramid_main_job.json", None),), headline="pyramid",
          paper_figure=("Places365: FID ≈2.9 (conv1) to ≈29 (fc8)", {}),
          data_reader=("lib.data.places:Places365", "Places365-Standard easy format")),
-    dict(name="Learning Words by Drawing", module="learning_words", paper="Surís et al., CVPR 2019", paper_figure=None),
+    dict(name="Learning Words by Drawing", module="words_by_drawing", paper="Surís et al., CVPR 2019", paper_figure=None,
+         notebooks=("16_data.audio_clevr", "64_metrics.dissection"),
+         data_reader=("lib.data.audio_clevr:AudioCLEVR", "audio_clevrgan name lists, WAV, noise rows")),
 ]
 # How a summary holds a system's headline figure: the series of evaluations (a list in the summary), the metrics
 # shown, and the floor -- a summary key holding the floor's scores, or a prefix of the floor's keys in each evaluation.
