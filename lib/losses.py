@@ -17,7 +17,8 @@ __all__ = ['PERCEPTUAL_WEIGHTS', 'hinge_real', 'hinge_fake', 'hinge_d_loss', 'hi
            'nonsaturating_g_loss', 'lsgan_d_loss', 'lsgan_g_loss', 'r1_penalty', 'kl_divergence', 'lattegan_d_losses',
            'lattegan_g_losses', 'geneva_d_losses', 'class_weights', 'weighted_bce', 'localization_loss',
            'damsm_word_loss', 'damsm_sentence_loss', 'perceptual_loss', 'crop_matching_loss',
-           'semantic_reconstruction_loss', 'diversity_loss']
+           'semantic_reconstruction_loss', 'diversity_loss', 'impostors', 'sampled_margin_rank_loss',
+           'edited_negative_loss']
 
 # %% ../nbs/40_losses.ipynb #30ea376f
 def hinge_real(logits: Tensor) -> Tensor:
@@ -238,3 +239,28 @@ def diversity_loss(z1: Tensor, z2: Tensor,     # (B,...) two noises for the same
     dz = (z1 - z2).abs().flatten(1).mean(1)
     dx = (x1 - x2).abs().flatten(1).mean(1)
     return (dz / (dx + eps)).mean()
+
+# %% ../nbs/40_losses.ipynb #31449cd7
+def impostors(n: int, generator: torch.Generator | None = None, device=None) -> Tensor:
+    "(n,): for each index i an index drawn uniformly among the others."
+    if n < 2: raise ValueError(f"impostors: a batch of {n} has no other item to draw")
+    r = torch.randint(0, n - 1, (n,), generator=generator).to(device)
+    i = torch.arange(n, device=device)
+    return r + (r >= i).long()
+
+def sampled_margin_rank_loss(S: Tensor,                # (B, B) similarity, pictures × captions, matched on the diagonal
+                             margin: float = 1.0,
+                             generator: torch.Generator | None = None,
+                             ) -> Tensor:
+    "mean over pairs of the two hinges against one random other picture and one random other caption of the batch."
+    n = S.shape[0]
+    i = torch.arange(n, device=S.device)
+    pic, cap = impostors(n, generator, S.device), impostors(n, generator, S.device)
+    anchor = S[i, i]
+    return (F.relu(margin + S[pic, i] - anchor) + F.relu(margin + S[i, cap] - anchor)).mean()
+
+def edited_negative_loss(anchor: Tensor,    # (B,) sim(picture i, caption i)
+                         edited: Tensor,    # (B,) sim(picture i with the caption's concept ablated, caption i)
+                         margin: float = 1.0) -> Tensor:
+    "mean of max(0, margin + edited − anchor): the caption must prefer its picture to the picture without its concept."
+    return F.relu(margin + edited - anchor).mean()
