@@ -115,7 +115,7 @@ def load_picture(path: Path, size: int) -> Tensor:
     except (UnidentifiedImageError, OSError) as e: raise AudioClevrFormatError(f"{path}: not a readable picture ({e})") from None
     w, h = im.size
     s = size / min(w, h)
-    im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.BILINEAR)
+    im = im.resize((max(size, int(w * s)), max(size, int(h * s))), Image.BILINEAR)   # torchvision's Resize: truncated
     left, top = (im.width - size) // 2, (im.height - size) // 2
     x = torch.from_numpy(np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.float32) / 255).permute(2, 0, 1)
     return (x - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
