@@ -160,11 +160,11 @@ def test_launch_after_the_parent_used_several_threads(tmp_path):
     parent's OpenMP pool (they did, on the first masked assignment, before `launch` gave them one thread each)."""
     script = tmp_path / "warm.py"
     script.write_text(
-        "import torch\nfrom lib.train import launch\n"
+        "import sys\nimport torch\nfrom lib.train import launch\n"
         "def child():\n"
         "    x, m = torch.zeros(5000, 3, 16, 16), torch.rand(5000) > 0.5\n"
         "    x[m] = 1.0\n"
-        "    print('child', torch.get_num_threads(), float(x.mean()) > 0, flush=True)\n"
+        "    sys.stdout.write(f'child {torch.get_num_threads()} {float(x.mean()) > 0}\\n'); sys.stdout.flush()   # one write: no interleaving\n"
         "if __name__ == '__main__':\n"
         "    torch.set_num_threads(2); a = torch.randn(512, 512); [a @ a for _ in range(20)]\n"
         "    x, m = torch.zeros(5000, 3, 16, 16), torch.rand(5000) > 0.5; x[m] = 1.0\n"
