@@ -113,12 +113,9 @@ def load_picture(path: Path, size: int) -> Tensor:
         with Image.open(path) as im: im = im.convert("RGB")
     except FileNotFoundError: raise FileNotFoundError(f"{path}: listed but missing") from None
     except (UnidentifiedImageError, OSError) as e: raise AudioClevrFormatError(f"{path}: not a readable picture ({e})") from None
-    w, h = im.size
-    s = size / min(w, h)
-    im = im.resize((max(size, int(w * s)), max(size, int(h * s))), Image.BILINEAR)   # torchvision's Resize: truncated
-    left, top = (im.width - size) // 2, (im.height - size) // 2
-    x = torch.from_numpy(np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.float32) / 255).permute(2, 0, 1)
-    return (x - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    from torchvision.transforms import functional as TF   # the official transform's own functions
+    x = TF.to_tensor(TF.center_crop(TF.resize(im, size, interpolation=TF.InterpolationMode.BILINEAR), size))
+    return TF.normalize(x, IMAGENET_MEAN, IMAGENET_STD)
 
 class AudioCLEVR(Dataset):
     "Items `audio` (40, frames), `n_frames`, `id`, `caption` ('' without text/), and `image` (3, S, S) unless `images=False`."
