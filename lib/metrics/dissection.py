@@ -26,7 +26,7 @@ def unit_thresholds(activations: Tensor,      # (N, units, h, w) a sample of one
     if not 0 < quantile < 1: raise ValueError(f"quantile: expected a fraction in (0, 1), got {quantile}")
     per_unit = activations.detach().float().transpose(0, 1).flatten(1)       # (units, N·h·w)
     return torch.quantile(per_unit, 1 - quantile, dim=1) if per_unit.shape[1] <= 2 ** 24 else \
-        torch.from_numpy(np.quantile(per_unit.numpy(), 1 - quantile, axis=1)).float()
+        torch.from_numpy(np.quantile(per_unit.cpu().numpy(), 1 - quantile, axis=1)).float().to(per_unit.device)
 
 def activated_area(activations: Tensor,   # (N, units, h, w)
                    thresholds: Tensor,    # (units,)
@@ -50,7 +50,8 @@ def unit_iou(activations: Tensor,                  # (N, units, h, w) one layer'
         raise ValueError(f"segmentations: expected (N, layers, H, W) with N = {len(activations)} (the activations' images), "
                          f"got {tuple(segmentations.shape)}")
     if segmentations.dtype.is_floating_point: raise ValueError(f"segmentations: expected integer labels, got {segmentations.dtype}")
-    category = torch.as_tensor(list(label_category), dtype=torch.long)
+    device = activations.device   # every counter beside the activations (a GPU's, when they are there)
+    category = torch.as_tensor(list(label_category), dtype=torch.long, device=device)
     num_labels = len(category)
     if int(segmentations.max()) >= num_labels or int(segmentations.min()) < 0:
         raise ValueError(f"segmentations: labels must lie in 0..{num_labels - 1} (label_category has {num_labels} entries), "
@@ -59,17 +60,17 @@ def unit_iou(activations: Tensor,                  # (N, units, h, w) one layer'
         raise ValueError(f"label_category: categories must lie in 0..{num_categories - 1}, got {category.tolist()}")
     thresholds = unit_thresholds(activations, quantile) if thresholds is None else thresholds
     units = activations.shape[1]
-    truth = torch.bincount(segmentations.flatten().long(), minlength=num_labels)                 # (labels,)
-    intersection = torch.zeros(num_labels, units, dtype=torch.float64)
-    category_active = torch.zeros(num_categories, units, dtype=torch.float64)
+    truth = torch.bincount(segmentations.flatten().long().to(device), minlength=num_labels)                 # (labels,)
+    intersection = torch.zeros(num_labels, units, dtype=torch.float64, device=device)
+    category_active = torch.zeros(num_categories, units, dtype=torch.float64, device=device)
     for n in range(N):   # one image at a time: the label masks stay (labels, H·W)
         active = activated_area(activations[n:n + 1], thresholds, (H, W))[0].flatten(1).double()   # (units, H·W)
-        seg = segmentations[n].flatten(1).long()                                                   # (layers, H·W)
+        seg = segmentations[n].flatten(1).long().to(device)                                                   # (layers, H·W)
         present = torch.unique(seg)
-        has = torch.zeros(num_labels, H * W, dtype=torch.float64)
-        for layer in seg: has[layer, torch.arange(H * W)] = 1.0                                       # label anywhere in the layers
+        has = torch.zeros(num_labels, H * W, dtype=torch.float64, device=device)
+        for layer in seg: has[layer, torch.arange(H * W, device=device)] = 1.0                                       # label anywhere in the layers
         intersection[present] += has[present] @ active.T
         category_active[torch.unique(category[present])] += active.sum(1)
     intersection[0] = 0                                                                            # background: not a concept
     union = category_active[category] + truth[:, None].double() - intersection
-    return (intersection / (union + 1e-20)).numpy()
+    return (intersection / (union + 1e-20)).cpu().numpy()
