@@ -161,6 +161,8 @@ class SpriteGeometry:
     cover: np.ndarray     # (h,w) float32: fraction of the pixel the object covers
     diffuse: np.ndarray   # (h,w) float32: coverage x light (the albedo multiplies it)
     spec: np.ndarray      # (h,w) float32: coverage x white highlight
+    gloss: np.ndarray     # (h,w) float32: coverage x a metal's sharp highlight
+    mirror: np.ndarray    # (h,w) float32: coverage x the brightness a mirror finish reflects (bright above, floor below)
     shadow: np.ndarray    # (h,w) float32: shadow opacity over the floor part of the pixel
     top: int; left: int   # the window's corner when the object's centre projects to (u0, v0)
     u0: float; v0: float  # the traced object's projected centre, 128-pixel units
@@ -169,14 +171,16 @@ class SpriteGeometry:
 def sprite_geometry(shape: str,      # 'cube', 'sphere' or 'cylinder'
                     bucket: int,     # depth bucket, see `depth_bucket`
                     variant: int = 0, # cube pose: an index into CUBE_YAWS
+                    radius: float = SIZE, # the object's size (CLEVR's small is SIZE / 2)
                     ) -> SpriteGeometry:
     "Ray-trace `shape` at the depth of `bucket` (at x = 0) on a 4x4-supersampled window of the 128-pixel image."
-    cam, hc = CAMERA, CENTRE_HEIGHT[shape]
+    k = SIZE / radius                # tracing a scaled world keeps `intersect` at one size: t scales by 1 / k
+    cam, hc = CAMERA, CENTRE_HEIGHT[shape] / k
     base = np.array([0.0, cam.y_at_depth(DEPTH_MIN + (bucket + 0.5) * DEPTH_STEP, hc), 0.0])
     o = cam.position - base                                     # the camera in the object's frame
     u0, v0 = cam.project(base + [0, 0, hc])[:2] * (SX, SY)
     # the window: the object's bounding box and the floor its shadow can reach
-    hw = SIZE * 1.05
+    hw = radius * 1.05
     corners = np.array([[x, y, z] for x in (-hw, hw) for y in (-hw, hw) for z in (0, 2 * hc)])
     reach = corners - KEY_LIGHT * (corners[:, 2:] / KEY_LIGHT[2]) * 1.15
     pts = cam.project(np.concatenate([corners, reach]) + base)
@@ -188,21 +192,25 @@ def sprite_geometry(shape: str,      # 'cube', 'sphere' or 'cylinder'
     xs = ((x0 + np.arange(w))[:, None] + sub).reshape(-1) / SX
     d = cam.rays(*np.meshgrid(xs, ys)).reshape(-1, 3)
     yaw = CUBE_YAWS[variant % len(CUBE_YAWS)] if shape == "cube" else 0.0
-    t, n = intersect(shape, o, d, yaw)
+    t, n = intersect(shape, o * k, d, yaw)
     hit = np.isfinite(t)
     shade = AMBIENT + KEY * np.clip(n @ KEY_LIGHT, 0, None) + FILL * np.clip(n @ FILL_LIGHT, 0, None)
     half = KEY_LIGHT - d; half /= np.linalg.norm(half, axis=1, keepdims=True)
     ks, p = HIGHLIGHT[shape]
     spec = ks * np.clip((n * half).sum(1), 0, None) ** p
+    gloss = np.clip((n * half).sum(1), 0, None) ** 300
+    up = (d - 2 * (d * n).sum(1, keepdims=True) * n)[:, 2]     # the reflected ray's height: sky above, floor below
+    mirror = np.where(up > 0, 0.55 + 0.35 * up, 0.35)
     # soft shadow: the share of the area light the object hides from each floor point
     floor = ~hit & (d[:, 2] < 0)
     g = o + (-o[2] / d[floor, 2])[:, None] * d[floor]
     lights = _light_samples(); hidden = np.zeros(len(g))
     for L in lights:
-        hidden += np.isfinite(intersect(shape, g + 1e-4 * L, np.tile(L, (len(g), 1)), yaw)[0])
+        hidden += np.isfinite(intersect(shape, (g + 1e-4 * L) * k, np.tile(L, (len(g), 1)), yaw)[0])
     sh = np.zeros(len(d)); sh[floor] = SHADOW * hidden / len(lights)
     def pool(a): return a.reshape(h, s, w, s).mean((1, 3)).astype(np.float32)
     return SpriteGeometry(pool(hit.astype(float)), pool(np.where(hit, shade, 0)), pool(np.where(hit, spec, 0)),
+                          pool(np.where(hit, gloss, 0)), pool(np.where(hit, mirror, 0)),
                           pool(sh), y0, x0, float(u0), float(v0))
 
 # %% ../../nbs/20_synth.iclevr.ipynb #2a641c73
