@@ -7,6 +7,7 @@ Docs: https://drawlab.github.io/drawlab/data.audio_clevr.html.md"""
 # %% ../../nbs/16_data.audio_clevr.ipynb #0c261a20
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -16,10 +17,13 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..core import atomic_write, read_json
+
 # %% auto #0
 __all__ = ['AUDIO_CLEVR_SPLITS', 'SAMPLE_RATE', 'N_FFT', 'HOP', 'N_MELS', 'FMIN', 'PREEMPHASIS', 'TOP_DB', 'IMAGENET_MEAN',
            'IMAGENET_STD', 'Z_ROWS', 'id_row', 'z_of', 'read_wav', 'log_mel', 'fit_frames', 'AudioClevrFormatError',
-           'read_name_list', 'load_picture', 'AudioCLEVR', 'write_fixture']
+           'read_name_list', 'load_picture', 'AudioCLEVR', 'write_name_list', 'write_item', 'write_rendered',
+           'read_scene', 'read_segmentation', 'write_fixture']
 
 # %% ../../nbs/16_data.audio_clevr.ipynb #dd1ce24d
 AUDIO_CLEVR_SPLITS = ("train", "val", "test")
@@ -151,6 +155,62 @@ class AudioCLEVR(Dataset):
     def z(self, zdim: int) -> Tensor:
         "(len, zdim): every item's noise row (`z_of`)."
         return z_of(self.ids, zdim)
+
+# %% ../../nbs/16_data.audio_clevr.ipynb #afe0bd46
+def _folder_of(path: Path) -> Path: path.parent.mkdir(parents=True, exist_ok=True); return path
+
+def write_name_list(root: str | Path, split: str, ids: Sequence[str]) -> Path:
+    "Write `name_list_<split>.txt`, one ID a line, atomically: written after its items, it marks the split complete."
+    if split not in AUDIO_CLEVR_SPLITS: raise ValueError(f"split: expected one of {AUDIO_CLEVR_SPLITS}, got {split!r}")
+    for id_ in ids: id_row(id_)
+    return atomic_write(Path(root) / f"name_list_{split}.txt", "".join(f"{i}\n" for i in ids))
+
+def write_item(root: str | Path, id_: str,
+               waveform: np.ndarray,              # (samples,) mono, int16 or float in [-1, 1]
+               sample_rate: int,
+               caption: str | None = None,        # text/<ID>.txt
+               picture: np.ndarray | None = None, # (H, W, 3) uint8 RGB: images/<ID>.jpg
+               quality: int = 95) -> None:
+    "One spoken caption in the official layout: `audio/<ID>.wav` (16-bit PCM), and its transcript and picture if given."
+    import soundfile as sf
+    root = Path(root); id_row(id_)
+    sf.write(_folder_of(root / "audio" / f"{id_}.wav"), waveform, sample_rate, subtype="PCM_16", format="WAV")
+    if caption is not None: _folder_of(root / "text" / f"{id_}.txt").write_text(caption.strip() + "\n")
+    if picture is not None: Image.fromarray(picture).save(_folder_of(root / "images" / f"{id_}.jpg"), "JPEG", quality=quality)
+
+def write_rendered(root: str | Path, split: str, id_: str,
+                   picture: np.ndarray,     # (H, W, 3) uint8 RGB
+                   objects_map: np.ndarray, # (H, W) integer: object number + 1 at each pixel, 0 elsewhere
+                   scene: dict,             # CLEVR's scene record: {'objects': [...], ...}
+                   quality: int = 95) -> None:
+    "The rendered variant of one item: `images/<split>/positive/<ID>.jpg`, its segmentation (PNG) and `scenes/<split>/<ID>.json`."
+    root = Path(root)
+    if objects_map.min() < 0 or objects_map.max() > len(scene["objects"]):
+        raise ValueError(f"{id_}: the segmentation names objects up to {objects_map.max()}, the scene has {len(scene['objects'])}")
+    Image.fromarray(picture).save(_folder_of(root / "images" / split / "positive" / f"{id_}.jpg"), "JPEG", quality=quality)
+    seg = np.zeros((*objects_map.shape, 3), np.uint8); seg[..., 0] = objects_map
+    Image.fromarray(seg).save(_folder_of(root / "images" / split / "segmentation" / f"{id_}.png"), "PNG")
+    _folder_of(root / "scenes" / split / f"{id_}.json").write_text(json.dumps(scene))
+
+def read_scene(root: str | Path, split: str, id_: str) -> dict:
+    "CLEVR's scene record of an item, its objects checked to carry the four attributes."
+    path = Path(root) / "scenes" / split / f"{id_}.json"
+    if not path.exists(): raise FileNotFoundError(f"{path}: missing; the rendered variant keeps one CLEVR scene file per ID")
+    try: scene = read_json(path)
+    except ValueError as e: raise AudioClevrFormatError(f"{path}: not JSON ({e})") from None
+    for k, o in enumerate(scene.get("objects", None) or []):
+        missing = [a for a in ("color", "shape", "material", "size") if a not in o]
+        if missing: raise AudioClevrFormatError(f"{path}: objects[{k}] lacks {missing}")
+    if "objects" not in scene: raise AudioClevrFormatError(f"{path}: no 'objects' list")
+    return scene
+
+def read_segmentation(root: str | Path, split: str, id_: str) -> np.ndarray:
+    "(H, W) uint8: the object number + 1 of each pixel (0: floor) -- the red channel, as the official code reads it."
+    folder = Path(root) / "images" / split / "segmentation"
+    for ext in ("png", "jpg"):
+        if (folder / f"{id_}.{ext}").exists():
+            with Image.open(folder / f"{id_}.{ext}") as im: return np.asarray(im.convert("RGB"))[..., 0].copy()
+    raise FileNotFoundError(f"{folder / id_}.png (or .jpg): missing; expected the segmentation beside positive/{id_}.jpg")
 
 # %% ../../nbs/16_data.audio_clevr.ipynb #dd063f5c
 def write_fixture(root: Path, rates=(16000, 22050, 44100)) -> Path:

@@ -25,10 +25,10 @@ __all__ = ['SHAPES', 'COLORS', 'COLOR_RGB', 'ENTITIES', 'N_TURNS', 'SPLITS', 'FR
            'SHADOW', 'SUPERSAMPLE', 'DEPTH_MIN', 'DEPTH_STEP', 'N_DEPTHS', 'CUBE_YAWS', 'AREA_X', 'AREA_Y',
            'FLOOR_STEP', 'MIN_DISTANCE', 'MAX_OVERLAP', 'SIDE_MARGIN', 'DEPTH_MARGIN', 'P_TWO_REFERENCES',
            'P_BOTH_AXES', 'Camera', 'intersect', 'depth_bucket', 'SpriteGeometry', 'sprite_geometry', 'Sprite',
-           'sprite', 'composite', 'floor_shade', 'background_raw', 'background_image', 'screen_boxes', 'FloorTable',
-           'floor_table', 'Draws', 'SceneObject', 'place_object', 'relation', 'clause', 'describe', 'parse_instruction',
-           'render_turns', 'render_scene', 'make_scene', 'scene_episode', 'iclevr_episodes', 'plot_episodes',
-           'check_episode', 'make_iclevr']
+           'pack_sprite', 'sprite', 'composite', 'floor_shade', 'background_raw', 'background_image', 'screen_boxes',
+           'FloorTable', 'floor_table', 'Draws', 'SceneObject', 'place_object', 'relation', 'clause', 'describe',
+           'parse_instruction', 'render_turns', 'render_scene', 'make_scene', 'scene_episode', 'iclevr_episodes',
+           'plot_episodes', 'check_episode', 'make_iclevr']
 
 # %% ../../nbs/20_synth.iclevr.ipynb #e33a35d7
 SHAPES = ("cube", "sphere", "cylinder")
@@ -198,9 +198,9 @@ def sprite_geometry(shape: str,      # 'cube', 'sphere' or 'cylinder'
     half = KEY_LIGHT - d; half /= np.linalg.norm(half, axis=1, keepdims=True)
     ks, p = HIGHLIGHT[shape]
     spec = ks * np.clip((n * half).sum(1), 0, None) ** p
-    gloss = np.clip((n * half).sum(1), 0, None) ** 300
+    gloss = np.clip((n * half).sum(1), 0, None) ** 80
     up = (d - 2 * (d * n).sum(1, keepdims=True) * n)[:, 2]     # the reflected ray's height: sky above, floor below
-    mirror = np.where(up > 0, 0.55 + 0.35 * up, 0.35)
+    mirror = np.where(up > 0, 0.3 + 0.8 * np.sqrt(np.clip(up, 0, 1)), 0.22)
     # soft shadow: the share of the area light the object hides from each floor point
     floor = ~hit & (d[:, 2] < 0)
     g = o + (-o[2] / d[floor, 2])[:, None] * d[floor]
@@ -221,16 +221,22 @@ class Sprite:
     inv_alpha: np.ndarray   # (h,w,1) uint16: (1 - opacity) x 256
     geometry: SpriteGeometry
 
+def pack_sprite(g: SpriteGeometry,  # the traced shape
+                light: np.ndarray,  # (h,w,3) float: the RGB (0-255) the object sends, already times its coverage
+                ) -> Sprite:
+    "The fixed-point sprite of geometry `g` lit as `light` (its shadow from `g`)."
+    alpha = np.clip(g.cover + g.shadow, 0, 1)[..., None]
+    # the highlight saturates to white; colour <= 255 x alpha keeps every 16-bit sum below 65536
+    P = np.minimum(light, 255 * alpha)
+    a16 = np.rint(alpha * 256).astype(np.uint16)
+    colour = np.minimum(np.rint(P * 256), 255 * a16).astype(np.uint16) + 128
+    return Sprite(colour, (256 - a16).astype(np.uint16), g)
+
 @functools.lru_cache(maxsize=None)
 def sprite(shape: str, color: str, bucket: int, variant: int = 0) -> Sprite:
     "The sprite of a `color` `shape` in depth bucket `bucket` (cube pose `variant`)."
     g = sprite_geometry(shape, bucket, variant)
-    alpha = np.clip(g.cover + g.shadow, 0, 1)[..., None]
-    # the highlight saturates to white; colour <= 255 x alpha keeps every 16-bit sum below 65536
-    P = np.minimum(g.diffuse[..., None] * np.asarray(COLOR_RGB[color], np.float32) + 255 * g.spec[..., None], 255 * alpha)
-    a16 = np.rint(alpha * 256).astype(np.uint16)
-    colour = np.minimum(np.rint(P * 256), 255 * a16).astype(np.uint16) + 128
-    return Sprite(colour, (256 - a16).astype(np.uint16), g)
+    return pack_sprite(g, g.diffuse[..., None] * np.asarray(COLOR_RGB[color], np.float32) + 255 * g.spec[..., None])
 
 def composite(img: np.ndarray,   # (H,W,3) uint8 RGB, drawn on in place
               s: Sprite,         # what to draw

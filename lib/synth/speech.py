@@ -73,9 +73,15 @@ def speaker() -> Speaker:
     "This process's `Speaker`."
     return Speaker()
 
-def speak(text: str, voice: Voice = Voice()) -> np.ndarray:
-    "(samples,) int16 at 22,050 Hz: `text` spoken by `voice`."
-    return speaker().say(text, voice)
+def speak(text: str, voice: Voice = Voice(),
+          sample_rate: int = SPEECH_RATE_HZ,  # another rate resamples (librosa's soxr, as `lib.data.audio_clevr` reads)
+          ) -> np.ndarray:
+    "(samples,) int16 at `sample_rate`: `text` spoken by `voice`."
+    y = speaker().say(text, voice)
+    if sample_rate == SPEECH_RATE_HZ: return y
+    import librosa
+    y = librosa.resample(y.astype(np.float32) / 32768, orig_sr=SPEECH_RATE_HZ, target_sr=sample_rate, res_type="soxr_hq")
+    return np.clip(np.rint(y * 32768), -32768, 32767).astype(np.int16)
 
 def random_voice(rng: np.random.Generator, voices: tuple[str, ...] = VOICES,
                  rates: tuple[int, int] = (130, 190), pitches: tuple[int, int] = (30, 70)) -> Voice:
