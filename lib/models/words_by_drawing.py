@@ -17,7 +17,7 @@ from ..core import make_config
 from ..nn.layers import count_parameters
 
 # %% auto #0
-__all__ = ['VGG16_LAYOUT', 'WBD_DEFAULTS', 'WBD_PRESETS', 'wbd_config', 'AudioEncoder', 'ImageEncoder', 'valid_frames',
+__all__ = ['VGG16_LAYOUT', 'WBD_DEFAULTS', 'WBD_PRESETS', 'wbd_config', 'he_init', 'AudioEncoder', 'ImageEncoder', 'valid_frames',
            'matchmap', 'similarity_matrix', 'build']
 
 # %% ../../nbs/39_models.words_by_drawing.ipynb #79650e8d
@@ -34,6 +34,14 @@ def wbd_config(preset: str = "paper", **overrides) -> dict:
     return dict(make_config(WBD_DEFAULTS, WBD_PRESETS, preset, **overrides))
 
 # %% ../../nbs/39_models.words_by_drawing.ipynb #01da4dae
+def he_init(net: nn.Module) -> nn.Module:
+    "He-normal convolutions (fan out, ReLU) with zero biases, as torchvision initialises VGG: PyTorch's default init shrinks the signal at every layer, to ~0 after thirteen."
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None: nn.init.zeros_(m.bias)
+    return net
+
 class AudioEncoder(nn.Module):
     """DAVEnet's audio network: spectrograms (B, n_mels, T) -> frame embeddings (B, D, T / 2^stages).
     `channels`: the 40×1 and 1×11 convolutions' widths, then one width per pooled 1×17 stage; D = `embedding_dim`."""
@@ -49,6 +57,7 @@ class AudioEncoder(nn.Module):
             layers += [nn.MaxPool2d((1, 3), (1, 2), (0, 1)), nn.Conv2d(c, out, (1, 17), padding=(0, 8)), nn.ReLU(inplace=True)]
             c = out
         self.net, self.n_mels, self.ratio = nn.Sequential(*layers), n_mels, 2 ** len(stages)
+        he_init(self)
 
     def forward(self, spectrogram: Tensor) -> Tensor:
         if spectrogram.ndim != 3 or spectrogram.shape[1] != self.n_mels:
@@ -63,6 +72,7 @@ class ImageEncoder(nn.Module):
         layout = [v if v == "M" else max(8, round(v * width)) for v in VGG16_LAYOUT]
         self.features = make_layers(layout)      # torchvision's indices: ImageNet `features.N` weights load as they are
         self.project = nn.Conv2d(layout[-1], embedding_dim, 3, padding=1)
+        he_init(self)
 
     def forward(self, images: Tensor) -> Tensor:
         return torch.relu(self.project(self.features(images)))

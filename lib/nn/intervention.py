@@ -10,6 +10,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -20,16 +21,19 @@ __all__ = ['unit_mask', 'intervene']
 
 # %% ../../nbs/30_nn.intervention.ipynb #8d459e3f
 def unit_mask(shape: torch.Size,                 # the layer's output (B, C, h, w)
-              units: Sequence[int],              # channels to edit
+              units: Sequence[int] | Sequence[Sequence[int]],  # channels to edit; or one list per picture (B lists)
               region: Tensor | None = None,      # (H, W) or (B, H, W) or (B, 1, H, W) in [0, 1]; None: everywhere
               strength: float = 1.0,
               ) -> Tensor:
-    "(B or 1, C, h, w): `strength` on `units` inside `region` (area-averaged to h×w), 0 elsewhere."
+    "(B or 1, C, h, w): `strength` on `units` (each picture's own, when given per picture) inside `region` (area-averaged to h×w), 0 elsewhere."
     B, C, h, w = shape
-    bad = [u for u in units if not 0 <= u < C]
+    per_picture = len(units) > 0 and not isinstance(units[0], (int, np.integer))
+    if per_picture and len(units) != B: raise ValueError(f"units: expected one list per picture (B = {B}), got {len(units)} lists")
+    lists = units if per_picture else [units]
+    bad = sorted({u for us in lists for u in us if not 0 <= u < C})
     if bad: raise ValueError(f"units {bad}: the layer has {C} channels")
-    pick = torch.zeros(1, C, 1, 1)
-    pick[0, list(units)] = strength
+    pick = torch.zeros(len(lists), C, 1, 1)
+    for b, us in enumerate(lists): pick[b, list(us)] = strength
     if region is None: return pick
     r = region.float()
     r = r[None, None] if r.ndim == 2 else r[:, None] if r.ndim == 3 else r
@@ -39,7 +43,7 @@ def unit_mask(shape: torch.Size,                 # the layer's output (B, C, h, 
 
 @contextmanager
 def intervene(layer: nn.Module,            # a module whose output is a (B, C, h, w) map
-              units: Sequence[int],
+              units: Sequence[int] | Sequence[Sequence[int]],   # channels; or one list per picture
               region: Tensor | None = None,
               value: float | Tensor = 0.0,  # 0: ablate; a unit's high level (per unit: (C,) tensor): insert
               strength: float = 1.0):

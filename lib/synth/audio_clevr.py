@@ -26,10 +26,11 @@ from .iclevr import (AREA_X, AREA_Y, CAMERA, CENTRE_HEIGHT, COLOR_RGB, COLORS, C
 from .speech import Voice, random_voice, speak
 
 # %% auto #0
-__all__ = ['MATERIALS', 'SIZES', 'ATTRIBUTES', 'CATEGORIES', 'RADIUS', 'CONCEPTS', 'LABEL_CATEGORY', 'N_OBJECTS', 'MAX_OVERLAP',
-           'OPENERS', 'P_DROP', 'P_POSITION', 'ClevrObject', 'object_sprite', 'placed_sprite', 'cover_box', 'render',
-           'attribute_maps', 'concept_maps', 'fits', 'make_scene', 'position_words', 'caption', 'AttributeTest',
-           'make_attribute_test', 'repetition_text', 'make_audio_clevr', 'read_attribute_tests']
+__all__ = ['MATERIALS', 'SIZES', 'ATTRIBUTES', 'CATEGORIES', 'RADIUS', 'CONCEPTS', 'LABEL_CATEGORY', 'CONCEPT_OFFSETS',
+           'N_OBJECTS', 'MAX_OVERLAP', 'OPENERS', 'P_DROP', 'P_POSITION', 'ClevrObject', 'object_sprite',
+           'placed_sprite', 'cover_box', 'render', 'attribute_maps', 'to_concepts', 'concept_maps', 'fits',
+           'make_scene', 'position_words', 'caption', 'AttributeTest', 'make_attribute_test', 'repetition_text',
+           'make_audio_clevr', 'read_attribute_tests']
 
 # %% ../../nbs/25_synth.audio_clevr.ipynb #96e81adb
 MATERIALS = ("rubber", "metal")
@@ -103,18 +104,31 @@ def render(scene: Sequence[ClevrObject]) -> tuple[np.ndarray, np.ndarray]:
             ids[t0:t1, l0:l1][s.geometry.cover[t0 - top:t1 - top, l0 - left:l1 - left] > 0.5] = k + 1
     return img, ids
 
-def attribute_maps(objects_map: np.ndarray, scene: Sequence[ClevrObject]) -> np.ndarray:
+CONCEPT_OFFSETS = tuple(int(v) for v in np.cumsum([0] + [len(ATTRIBUTES[c]) for c in CATEGORIES])[:-1])   # per category
+
+def attribute_maps(objects_map: np.ndarray,                  # (H, W) object number + 1, 0 on the floor
+                   scene: Sequence[ClevrObject | dict],      # the objects, or their CLEVR scene records
+                   ) -> np.ndarray:
     "(4, H, W) uint8, one map per category (colour, shape, material, size): the value's number (1-based), 0 on the floor."
     table = np.zeros((len(CATEGORIES), len(scene) + 1), np.uint8)
     for k, o in enumerate(scene):
-        for c, cat in enumerate(CATEGORIES): table[c, k + 1] = ATTRIBUTES[cat].index(getattr(o, cat)) + 1
+        for c, cat in enumerate(CATEGORIES):
+            table[c, k + 1] = ATTRIBUTES[cat].index(o[cat] if isinstance(o, dict) else getattr(o, cat)) + 1
     return table[:, objects_map]
 
-def concept_maps(objects_map: np.ndarray, scene: Sequence[ClevrObject]) -> np.ndarray:
+def to_concepts(attributes):
+    "Per-category value numbers (…, 4, H, W) -> concept labels (1 + index into `CONCEPTS`, 0 stays the floor); numpy or torch."
+    if attributes.shape[-3] != len(CATEGORIES): raise ValueError(f"expected (…, {len(CATEGORIES)}, H, W), got {tuple(attributes.shape)}")
+    offsets = np.asarray(CONCEPT_OFFSETS).reshape(-1, 1, 1)
+    if not isinstance(attributes, np.ndarray):
+        import torch
+        offsets = torch.as_tensor(offsets, device=attributes.device)
+        return torch.where(attributes > 0, attributes.long() + offsets, 0)
+    return np.where(attributes > 0, attributes.astype(np.int64) + offsets, 0)
+
+def concept_maps(objects_map: np.ndarray, scene: Sequence[ClevrObject | dict]) -> np.ndarray:
     "(4, H, W) int64: concept labels (1 + index into `CONCEPTS`, 0 on the floor) -- dissection's `segmentations` of one picture."
-    offsets = np.cumsum([0] + [len(ATTRIBUTES[c]) for c in CATEGORIES])[:-1]
-    maps = attribute_maps(objects_map, scene).astype(np.int64)
-    return np.where(maps > 0, maps + offsets[:, None, None], 0)
+    return to_concepts(attribute_maps(objects_map, scene))
 
 # %% ../../nbs/25_synth.audio_clevr.ipynb #57235073
 N_OBJECTS = (2, 4)        # objects a scene, both ends included
