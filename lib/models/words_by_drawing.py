@@ -23,7 +23,7 @@ __all__ = ['VGG16_LAYOUT', 'WBD_DEFAULTS', 'WBD_PRESETS', 'wbd_config', 'he_init
 # %% ../../nbs/39_models.words_by_drawing.ipynb #79650e8d
 VGG16_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)   # no last pool
 WBD_DEFAULTS = dict(embedding_dim=512, n_mels=40, audio_channels=(128, 256, 512, 512, 512, 512, 512),
-                    image_width=1.0, image_size=128)
+                    image_width=1.0, image_batch_norm=False, image_size=128)
 WBD_PRESETS = {
     "paper": {},
     "cpu-demo": dict(embedding_dim=128, audio_channels=(32, 64, 128, 128, 128, 128, 128), image_width=0.25, image_size=64),
@@ -66,11 +66,12 @@ class AudioEncoder(nn.Module):
 
 class ImageEncoder(nn.Module):
     "VGG-16's convolutions (no last pool) and a 3×3 projection: pictures (B, 3, S, S) -> cell embeddings (B, D, S/16, S/16)."
-    def __init__(self, embedding_dim: int = 512, width: float = 1.0):
+    def __init__(self, embedding_dim: int = 512, width: float = 1.0,
+                 batch_norm: bool = False):   # VGG-16-BN's layout: a batch norm after each convolution (not the official model)
         super().__init__()
         from torchvision.models.vgg import make_layers
         layout = [v if v == "M" else max(8, round(v * width)) for v in VGG16_LAYOUT]
-        self.features = make_layers(layout)      # torchvision's indices: ImageNet `features.N` weights load as they are
+        self.features = make_layers(layout, batch_norm)   # torchvision's indices: ImageNet `features.N` weights load as they are
         self.project = nn.Conv2d(layout[-1], embedding_dim, 3, padding=1)
         he_init(self)
 
@@ -110,8 +111,9 @@ def build(preset: str = "paper", image_weights: str | Path | None = None, **over
     "(audio encoder, image encoder) of a preset; `image_weights`: a local torchvision VGG-16 file for the picture side."
     cfg = wbd_config(preset, **overrides)
     audio = AudioEncoder(cfg["n_mels"], tuple(cfg["audio_channels"]), cfg["embedding_dim"])
-    image = ImageEncoder(cfg["embedding_dim"], cfg["image_width"])
+    image = ImageEncoder(cfg["embedding_dim"], cfg["image_width"], cfg["image_batch_norm"])
     if image_weights is not None:
-        if cfg["image_width"] != 1.0: raise ValueError(f"image_weights: VGG-16's ImageNet weights need image_width 1.0, got {cfg['image_width']}")
+        if cfg["image_width"] != 1.0 or cfg["image_batch_norm"]:
+            raise ValueError(f"image_weights: VGG-16's ImageNet weights need image_width 1.0 and no batch norm, got {cfg['image_width']}, {cfg['image_batch_norm']}")
         image.load_imagenet(image_weights)
     return audio, image

@@ -18,14 +18,15 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..core import (RunDir, a_number, a_path, a_text, an_int, check_params, cli, data_root, make_config, one_of,
-                      a_list)
+from ..core import (RunDir, a_dict, a_list, a_number, a_path, a_text, an_int, atomic_torch_save, check_params, cli,
+                      data_root, make_config, one_of, read_json, safe_torch_load, write_json)
 from ..data.audio_clevr import (IMAGENET_MEAN, IMAGENET_STD, AudioCLEVR, fit_frames, load_picture, log_mel,
                                   read_name_list, read_scene, read_segmentation, read_wav)
 from ..losses import edited_negative_loss, nonsaturating_d_loss, nonsaturating_g_loss, sampled_margin_rank_loss
 from ..metrics import register_metric
 from ..metrics.dissection import unit_iou
 from ..metrics.retrieval import recall_at_k
+from ..models.progan import build as build_gan, build_encoder
 from ..models.segmenter import ConceptSegmenter, segmentation_loss
 from ..models.words_by_drawing import build, similarity_matrix, valid_frames, wbd_config
 from ..nn.intervention import intervene
@@ -38,8 +39,8 @@ __all__ = ['Editor', 'WBD_TRAIN_DEFAULTS', 'WBD_TRAIN_PRESETS', 'NEGATIVES', 'WB
            'RetrievalModel', 'WordsByDrawingSystem', 'embed_split', 'retrieval_scores', 'attribute_scores',
            'retrieval_metric', 'attributes_metric', 'imagenet_to_gan', 'gan_to_imagenet', 'RenderedPictures', 'Drawer',
            'DrawerSystem', 'SegmenterSystem', 'dissect', 'units_by_concept', 'geodesic_region', 'matched_regions',
-           'named_concepts', 'ConceptEditor', 'wbd_params', 'dataset_folder', 'build_system', 'train_words_by_drawing',
-           'main']
+           'named_concepts', 'ConceptEditor', 'editor_file', 'editor_scores', 'prepare_editor', 'load_editor',
+           'wbd_params', 'dataset_folder', 'build_system', 'prepare', 'train_words_by_drawing', 'main']
 
 # %% ../../nbs/79_systems.words_by_drawing.ipynb #ea6af101
 class SpokenPictures(Dataset):
@@ -80,11 +81,15 @@ class WordsByDrawingSystem(GANSystem):
     ema = None
 
     def __init__(self, model: RetrievalModel, lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 5e-7,
-                 margin: float = 1.0, editor: Editor | None = None):
+                 margin: float = 1.0, editor: Editor | None = None,
+                 optimizer: str = "sgd"):   # 'sgd' (official) or 'adam' (betas (momentum, 0.999))
         super().__init__(model=model)
         self.lr, self.momentum, self.weight_decay, self.margin, self.editor = lr, momentum, weight_decay, margin, editor
+        self.optimizer = optimizer
 
     def optimizers(self):
+        if self.optimizer == "adam":
+            return {"model": torch.optim.Adam(self.model.parameters(), self.lr, betas=(self.momentum, 0.999), weight_decay=self.weight_decay)}
         return {"model": torch.optim.SGD(self.model.parameters(), self.lr, momentum=self.momentum, weight_decay=self.weight_decay)}
 
     def loss(self, phase, batch, nets, ctx):
@@ -306,11 +311,81 @@ class ConceptEditor:
             edited = self.drawer(pics)
         return gan_to_imagenet(drawn), gan_to_imagenet(edited)
 
+# %% ../../nbs/79_systems.words_by_drawing.ipynb #57e94bb5
+def editor_file(folder: str | Path, p: dict) -> Path:
+    "Where a run's editor is kept: `<folder>/gan_editor/<model preset>-seed<seed>.pt` (+ `.json`)."
+    return Path(folder) / "gan_editor" / f"{p['model_preset']}-seed{p['seed']}.pt"
+
+def _editor_nets(p: dict) -> tuple[Drawer, nn.Module, ConceptSegmenter]:
+    G, D = build_gan(p["model_preset"])
+    return Drawer(build_encoder(G), G), D, ConceptSegmenter({c: len(v) for c, v in ATTRIBUTES.items()}, p["segmenter_width"])
+
+@torch.no_grad()
+def editor_scores(drawer: Drawer, segmenter: ConceptSegmenter, data: RenderedPictures, batch: int = 64) -> dict[str, float]:
+    "The drawing network's L1 (all pixels, object pixels) and the segmenter's accuracy on object pixels of the pictures and of their drawings."
+    drawer.eval(); segmenter.eval()
+    sums = dict(l1=0.0, l1_objects=0.0, objects=0, seg_pictures=0.0, seg_drawings=0.0, pixels=0)
+    for s in range(0, len(data), batch):
+        items = [data[i] for i in range(s, min(s + batch, len(data)))]
+        x, a = torch.stack([it["picture"] for it in items]), torch.stack([it["attributes"] for it in items])
+        y, on = drawer(x), a[:, :1] > 0
+        err = (y - x).abs().mean(1, keepdim=True)
+        sums["l1"] += float(err.sum()); sums["pixels"] += err.numel()
+        sums["l1_objects"] += float(err[on].sum()); sums["objects"] += int(on.sum())
+        inside = a > 0
+        sums["seg_pictures"] += float((segmenter.predict(x) == a)[inside].sum()); sums["seg_drawings"] += float((segmenter.predict(y) == a)[inside].sum())
+    n = max(sums["objects"] * len(CATEGORIES), 1)
+    return {"drawer_l1": sums["l1"] / sums["pixels"], "drawer_l1_objects": sums["l1_objects"] / max(sums["objects"], 1),
+            "segmenter_accuracy_pictures": sums["seg_pictures"] / n, "segmenter_accuracy_drawings": sums["seg_drawings"] / n}
+
+def prepare_editor(p: dict, folder: Path, log=print) -> dict:
+    "Train the drawing network and the segmenter and dissect (unless kept from before); what was measured."
+    path = editor_file(folder, p)
+    if path.exists(): return read_json(path.with_suffix(".json"))
+    size = wbd_config(p["model_preset"], **p["model_overrides"])["image_size"]
+    drawer, D, segmenter = _editor_nets(p)
+    if drawer.generator.resolution != size:
+        raise ValueError(f"model_preset {p['model_preset']!r}: the retrieval model reads {size} px, the drawing network draws {drawer.generator.resolution}")
+    t = time.perf_counter()
+    train = RenderedPictures(folder, "train", size)
+    common = dict(batch_size=16, precision=p["precision"], seed=p["seed"], log_every=100, keep_ckpts=1,
+                  resume="latest", progress=p["progress"], num_workers=0)
+    name = f"{p['run_name']}-editor"
+    if log: log(f"training the drawing network ({p['drawer_steps']} steps) and the segmenter ({p['segmenter_steps']}) on {len(train)} rendered pictures")
+    torch.manual_seed(p["seed"])
+    Engine(DrawerSystem(drawer, D, adversarial=p["drawer_adversarial"]), train, RunDir(f"{name}-drawer", root=p["out_root"]),
+           TrainConfig(steps=p["drawer_steps"], ckpt_every=max(p["drawer_steps"] // 4, 1), **common),
+           params={"data_dir": str(folder), "adversarial": p["drawer_adversarial"]}).fit()
+    Engine(SegmenterSystem(segmenter), train, RunDir(f"{name}-segmenter", root=p["out_root"]),
+           TrainConfig(steps=p["segmenter_steps"], ckpt_every=max(p["segmenter_steps"] // 4, 1), **common),
+           params={"data_dir": str(folder), "width": p["segmenter_width"]}).fit()
+    val = RenderedPictures(folder, "val", size, limit=200)
+    iou = dissect(drawer, segmenter, RenderedPictures(folder, "train", size, limit=p["dissect_items"]))
+    best = units_by_concept(iou, p["edit_units"])
+    info = {**editor_scores(drawer, segmenter, val), "dissected_pictures": min(p["dissect_items"], len(train)),
+            "best_iou": {c: float(iou[1 + k][best[c][0]]) for k, c in enumerate(CONCEPTS)},
+            "seconds": round(time.perf_counter() - t, 1), "edit_layer": "layer4", "made_by": "lib.systems.words_by_drawing.prepare_editor"}
+    write_json(path.with_suffix(".json"), info)
+    atomic_torch_save({"drawer": drawer.state_dict(), "segmenter": segmenter.state_dict(), "iou": torch.from_numpy(iou)}, path)
+    if log: log(f"editor ready in {info['seconds']:.0f} s: drawing L1 {info['drawer_l1']:.3f} (objects {info['drawer_l1_objects']:.3f}), "
+                f"segmenter accuracy {info['segmenter_accuracy_pictures']:.2f} on pictures, {info['segmenter_accuracy_drawings']:.2f} on drawings")
+    return info
+
+def load_editor(p: dict, folder: Path) -> ConceptEditor:
+    "The editor `prepare_editor` kept for this folder and preset, frozen."
+    path = editor_file(folder, p)
+    state = safe_torch_load(path)
+    drawer, _, segmenter = _editor_nets(p)
+    drawer.load_state_dict(state["drawer"]); segmenter.load_state_dict(state["segmenter"])
+    units = units_by_concept(state["iou"].numpy(), p["edit_units"])
+    return ConceptEditor(drawer.requires_grad_(False), segmenter.requires_grad_(False), units)
+
 # %% ../../nbs/79_systems.words_by_drawing.ipynb #cb398bab
 WBD_TRAIN_DEFAULTS = dict(
     run_name="words-by-drawing", out_root=None, dataset="synthetic", data_dir=None, synthetic_sizes=[2000, 300, 300],
-    attribute_tests=100, model_preset="cpu-demo", image_weights=None, negatives="in-batch", margin=1.0,
-    lr=1e-3, momentum=0.9, weight_decay=5e-7, frames=1024, steps=1500, batch_size=32, precision="auto", seed=0,
+    attribute_tests=100, model_preset="cpu-demo", model_overrides={}, image_weights=None, negatives="in-batch", margin=1.0,
+    optimizer="sgd", lr=1e-3, momentum=0.9, weight_decay=5e-7, drawer_steps=1500, drawer_adversarial=0.0, segmenter_steps=600,
+    segmenter_width=16, dissect_items=500, edit_units=32, frames=1024, steps=1500, batch_size=32, precision="auto", seed=0,
     log_every=25, sample_every=0, eval_every=500, eval_items=300, ckpt_every=250, keep_ckpts=3, resume="latest",
     num_workers=0, progress=True, time_limit_s=None)
 WBD_TRAIN_PRESETS = {
@@ -318,13 +393,16 @@ WBD_TRAIN_PRESETS = {
     "paper": dict(model_preset="paper", dataset="audio_clevrgan_synth", batch_size=128, steps=200_000, eval_every=5000,
                   eval_items=1000, ckpt_every=5000, num_workers=8),
     "smoke": dict(synthetic_sizes=[24, 8, 8], attribute_tests=2, batch_size=4, steps=4, eval_every=0, eval_items=8,
-                  log_every=2, ckpt_every=2),
+                  log_every=2, ckpt_every=2, drawer_steps=2, segmenter_steps=2, dissect_items=8),
 }
 NEGATIVES = ("in-batch", "gan-edited")
 WBD_DATASETS = ("synthetic", "audio_clevrgan_synth", "audio_clevrgan_natural")
 WBD_RULES = {**TRAIN_RULES, "run_name": a_text(), "out_root": a_path(none=True), "dataset": one_of(*WBD_DATASETS),
              "data_dir": a_path(none=True), "synthetic_sizes": a_list(an_int(ge=4)), "attribute_tests": an_int(ge=1),
-             "model_preset": a_text(), "image_weights": a_path(none=True), "negatives": one_of(*NEGATIVES),
+             "model_preset": a_text(), "model_overrides": a_dict(), "image_weights": a_path(none=True),
+             "negatives": one_of(*NEGATIVES), "optimizer": one_of("sgd", "adam"), "drawer_steps": an_int(ge=1),
+             "drawer_adversarial": a_number(ge=0), "segmenter_steps": an_int(ge=1), "segmenter_width": an_int(ge=4),
+             "dissect_items": an_int(ge=2), "edit_units": an_int(ge=1),
              "margin": a_number(gt=0), "lr": a_number(gt=0), "momentum": a_number(ge=0, lt=1),
              "weight_decay": a_number(ge=0), "frames": an_int(ge=64), "eval_every": an_int(ge=0), "eval_items": an_int(ge=2)}
 
@@ -332,7 +410,7 @@ def wbd_params(preset: str | None = "cpu-demo", **params) -> dict:
     "The run's parameters: defaults, the preset, then `params`, checked (one error lists every bad value)."
     p = dict(make_config(WBD_TRAIN_DEFAULTS, WBD_TRAIN_PRESETS, preset, **params))
     bad = []
-    try: wbd_config(p["model_preset"])
+    try: wbd_config(p["model_preset"], **p["model_overrides"])
     except (KeyError, ValueError) as e: bad.append(("model_preset", p["model_preset"], str(e)))
     if p["synthetic_sizes"] is not None and len(p["synthetic_sizes"]) != 3:
         bad.append(("synthetic_sizes", p["synthetic_sizes"], "expected three sizes: train, val and test items"))
@@ -352,25 +430,33 @@ def dataset_folder(p: dict, log=print) -> Path:
 def build_system(p: dict, log=print) -> tuple[WordsByDrawingSystem, SpokenPictures, dict]:
     "(system, training data, what to record) of a run's checked parameters; the synthetic folder is written when missing."
     folder = dataset_folder(p, log)
-    size = wbd_config(p["model_preset"])["image_size"]
+    size = wbd_config(p["model_preset"], **p["model_overrides"])["image_size"]
     t = time.perf_counter()
     train = SpokenPictures(folder, "train", size, p["frames"])
     val = SpokenPictures(folder, "val", size, p["frames"], limit=p["eval_items"])
     if log: log(f"{len(train)} training and {len(val)} validation items in memory ({time.perf_counter() - t:.0f} s)")
     torch.manual_seed(p["seed"])
-    audio, image = build(p["model_preset"], p["image_weights"])
-    if p["negatives"] != "in-batch": raise NotImplementedError("negatives='gan-edited' needs the dissected GAN (in progress)")
-    system = WordsByDrawingSystem(RetrievalModel(audio, image), p["lr"], p["momentum"], p["weight_decay"], p["margin"])
+    audio, image = build(p["model_preset"], p["image_weights"], **p["model_overrides"])
+    editor = load_editor(p, folder) if p["negatives"] == "gan-edited" else None
+    system = WordsByDrawingSystem(RetrievalModel(audio, image), p["lr"], p["momentum"], p["weight_decay"], p["margin"],
+                                  editor, p["optimizer"])
     system.folder, system.image_size, system.eval_data = folder, size, val
     system.attribute_limit = None
     recorded = {"data_dir": str(folder), "image_encoder": f"VGG-16 ImageNet from {p['image_weights']}" if p["image_weights"]
                 else "VGG-16 layout, random start (no image_weights)", "n_train": len(train)}
     return system, train, recorded
 
+def prepare(p: dict, log=print) -> dict:
+    "Make what a run reads before its processes start -- the dataset folder and, for GAN-edited negatives, the editor -- and return what to record."
+    folder = dataset_folder(p, log)
+    return {"data_dir": str(folder), **({"editor": prepare_editor(p, folder, log)} if p["negatives"] == "gan-edited" else {})}
+
 def train_words_by_drawing(preset: str | None = "cpu-demo", **params) -> Engine:
     "Train the retrieval model into outputs/runs/<run_name>, evaluating recall@k and the attribute tests."
     p = wbd_params(preset, **params)
-    system, train, recorded = build_system(p)
+    recorded = prepare(p)
+    system, train, more = build_system(p)
+    recorded |= more
     engine = Engine(system, train, RunDir(p["run_name"], root=p["out_root"]), TrainConfig.from_params(p),
                     callbacks=[Evaluate(["retrieval", "attributes"], every=p["eval_every"])], params={"preset": preset, **p, **recorded})
     return engine.fit()
