@@ -18,7 +18,7 @@ __all__ = ['PERCEPTUAL_WEIGHTS', 'hinge_real', 'hinge_fake', 'hinge_d_loss', 'hi
            'lattegan_g_losses', 'geneva_d_losses', 'class_weights', 'weighted_bce', 'localization_loss',
            'damsm_word_loss', 'damsm_sentence_loss', 'perceptual_loss', 'crop_matching_loss',
            'semantic_reconstruction_loss', 'diversity_loss', 'impostors', 'sampled_margin_rank_loss',
-           'edited_negative_loss']
+           'all_impostors_rank_loss', 'edited_negative_loss']
 
 # %% ../nbs/40_losses.ipynb #30ea376f
 def hinge_real(logits: Tensor) -> Tensor:
@@ -258,6 +258,14 @@ def sampled_margin_rank_loss(S: Tensor,                # (B, B) similarity, pict
     pic, cap = impostors(n, generator, S.device), impostors(n, generator, S.device)
     anchor = S[i, i]
     return (F.relu(margin + S[pic, i] - anchor) + F.relu(margin + S[i, cap] - anchor)).mean()
+
+def all_impostors_rank_loss(S: Tensor,     # (B, B) similarity, pictures × captions, matched on the diagonal
+                            margin: float = 1.0) -> Tensor:
+    "The sampled loss's expectation: the two hinges averaged over every other picture and every other caption of the batch."
+    n = S.shape[0]
+    if n < 2: raise ValueError(f"all_impostors_rank_loss: a batch of {n} has no other item")
+    d, off = S.diagonal(), ~torch.eye(n, dtype=torch.bool, device=S.device)
+    return F.relu(margin + S - d[None, :])[off].mean() + F.relu(margin + S - d[:, None])[off].mean()
 
 def edited_negative_loss(anchor: Tensor,    # (B,) sim(picture i, caption i)
                          edited: Tensor,    # (B,) sim(picture i with the caption's concept ablated, caption i)

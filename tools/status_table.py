@@ -80,8 +80,10 @@ SYSTEMS = [
          paper_figure=("Places365: FID ≈2.9 (conv1) to ≈29 (fc8)", {}),
          data_reader=("lib.data.places:Places365", "Places365-Standard easy format")),
     dict(name="Learning Words by Drawing", module="words_by_drawing", paper="Surís et al., CVPR 2019", paper_figure=None,
-         notebooks=("16_data.audio_clevr", "30_nn.intervention", "64_metrics.dissection", "65_metrics.retrieval"),
-         data_reader=("lib.data.audio_clevr:AudioCLEVR", "audio_clevrgan name lists, WAV, noise rows")),
+         notebooks=("16_data.audio_clevr", "24_synth.speech", "25_synth.audio_clevr", "30_nn.intervention", "39_models.progan",
+                    "39_models.segmenter", "64_metrics.dissection", "65_metrics.retrieval"),
+         presets={"train": "lib.systems.words_by_drawing:WBD_TRAIN_PRESETS", "model": "lib.models.words_by_drawing:WBD_PRESETS"},
+         data_reader=("lib.data.audio_clevr:AudioCLEVR", "audio_clevrgan name lists, WAV, noise rows, rendered scenes")),
 ]
 # How a summary holds a system's headline figure: the series of evaluations (a list in the summary), the metrics
 # shown, and the floor -- a summary key holding the floor's scores, or a prefix of the floor's keys in each evaluation.

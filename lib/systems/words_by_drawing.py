@@ -22,7 +22,8 @@ from ..core import (RunDir, a_dict, a_list, a_number, a_path, a_text, an_int, at
                       data_root, make_config, one_of, read_json, safe_torch_load, write_json)
 from ..data.audio_clevr import (IMAGENET_MEAN, IMAGENET_STD, AudioCLEVR, fit_frames, load_picture, log_mel,
                                   read_name_list, read_scene, read_segmentation, read_wav)
-from ..losses import edited_negative_loss, nonsaturating_d_loss, nonsaturating_g_loss, sampled_margin_rank_loss
+from ..losses import (all_impostors_rank_loss, edited_negative_loss, nonsaturating_d_loss, nonsaturating_g_loss,
+                        sampled_margin_rank_loss)
 from ..metrics import register_metric
 from ..metrics.dissection import unit_iou
 from ..metrics.retrieval import recall_at_k
@@ -82,10 +83,11 @@ class WordsByDrawingSystem(GANSystem):
 
     def __init__(self, model: RetrievalModel, lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 5e-7,
                  margin: float = 1.0, editor: Editor | None = None,
-                 optimizer: str = "sgd"):   # 'sgd' (official) or 'adam' (betas (momentum, 0.999))
+                 optimizer: str = "sgd",    # 'sgd' (official) or 'adam' (betas (momentum, 0.999))
+                 impostors: str = "sampled"):   # 'sampled' (official: one of each per pair) or 'all' (their mean)
         super().__init__(model=model)
         self.lr, self.momentum, self.weight_decay, self.margin, self.editor = lr, momentum, weight_decay, margin, editor
-        self.optimizer = optimizer
+        self.optimizer, self.impostors = optimizer, impostors
 
     def optimizers(self):
         if self.optimizer == "adam":
@@ -97,7 +99,8 @@ class WordsByDrawingSystem(GANSystem):
         cells, frames = m.image(batch["image"]), m.audio(batch["audio"])
         n = valid_frames(batch["n_frames"], m.audio.ratio)
         S = similarity_matrix(cells, frames, n)
-        rank = sampled_margin_rank_loss(S, self.margin, generator=ctx.generator("impostors"))
+        rank = (all_impostors_rank_loss(S, self.margin) if self.impostors == "all" else
+                sampled_margin_rank_loss(S, self.margin, generator=ctx.generator("impostors")))
         stats = {"rank": rank, "matched": S.diagonal().mean(), "unmatched": (S.sum() - S.diagonal().sum()) / max(S.numel() - len(S), 1)}
         if self.editor is None: return rank, stats
         anchor, edited = self.editor(batch, cells.detach(), frames.detach(), n, ctx.generator("edits"))
@@ -384,7 +387,7 @@ def load_editor(p: dict, folder: Path) -> ConceptEditor:
 WBD_TRAIN_DEFAULTS = dict(
     run_name="words-by-drawing", out_root=None, dataset="synthetic", data_dir=None, synthetic_sizes=[2000, 300, 300],
     attribute_tests=100, model_preset="cpu-demo", model_overrides={}, image_weights=None, negatives="in-batch", margin=1.0,
-    optimizer="sgd", lr=1e-3, momentum=0.9, weight_decay=5e-7, drawer_steps=1500, drawer_adversarial=0.0, segmenter_steps=600,
+    optimizer="sgd", impostors="sampled", lr=1e-3, momentum=0.9, weight_decay=5e-7, drawer_steps=1500, drawer_adversarial=0.0, segmenter_steps=600,
     segmenter_width=16, dissect_items=500, edit_units=32, frames=1024, steps=1500, batch_size=32, precision="auto", seed=0,
     log_every=25, sample_every=0, eval_every=500, eval_items=300, ckpt_every=250, keep_ckpts=3, resume="latest",
     num_workers=0, progress=True, time_limit_s=None)
@@ -400,7 +403,7 @@ WBD_DATASETS = ("synthetic", "audio_clevrgan_synth", "audio_clevrgan_natural")
 WBD_RULES = {**TRAIN_RULES, "run_name": a_text(), "out_root": a_path(none=True), "dataset": one_of(*WBD_DATASETS),
              "data_dir": a_path(none=True), "synthetic_sizes": a_list(an_int(ge=4)), "attribute_tests": an_int(ge=1),
              "model_preset": a_text(), "model_overrides": a_dict(), "image_weights": a_path(none=True),
-             "negatives": one_of(*NEGATIVES), "optimizer": one_of("sgd", "adam"), "drawer_steps": an_int(ge=1),
+             "negatives": one_of(*NEGATIVES), "optimizer": one_of("sgd", "adam"), "impostors": one_of("sampled", "all"), "drawer_steps": an_int(ge=1),
              "drawer_adversarial": a_number(ge=0), "segmenter_steps": an_int(ge=1), "segmenter_width": an_int(ge=4),
              "dissect_items": an_int(ge=2), "edit_units": an_int(ge=1),
              "margin": a_number(gt=0), "lr": a_number(gt=0), "momentum": a_number(ge=0, lt=1),
@@ -439,7 +442,7 @@ def build_system(p: dict, log=print) -> tuple[WordsByDrawingSystem, SpokenPictur
     audio, image = build(p["model_preset"], p["image_weights"], **p["model_overrides"])
     editor = load_editor(p, folder) if p["negatives"] == "gan-edited" else None
     system = WordsByDrawingSystem(RetrievalModel(audio, image), p["lr"], p["momentum"], p["weight_decay"], p["margin"],
-                                  editor, p["optimizer"])
+                                  editor, p["optimizer"], p["impostors"])
     system.folder, system.image_size, system.eval_data = folder, size, val
     system.attribute_limit = None
     recorded = {"data_dir": str(folder), "image_encoder": f"VGG-16 ImageNet from {p['image_weights']}" if p["image_weights"]
