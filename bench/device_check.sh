@@ -42,6 +42,7 @@ attngan_step      bench/attngan_step.py       90       --preset paper-birds --ba
 geneva_gan_step   bench/geneva_gan_step.py    60       --preset paper --batch 64 --compile
 pastegan_step     bench/pastegan_step.py      90       --preset paper-vg --batch 32 --compile
 semantic_pyramid_step bench/semantic_pyramid_step.py 90 --preset paper --batch 32 --compile
+words_by_drawing_step bench/words_by_drawing_step.py 90 --preset paper-edited --batch 128 --compile
 '
 KILL_AFTER=5     # seconds between a step's TERM and its KILL
 OVERHEAD=5       # seconds for the summary and the archive
