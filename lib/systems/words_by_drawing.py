@@ -241,7 +241,7 @@ class SegmenterSystem(GANSystem):
         return loss, {"loss": loss}
 
 @torch.no_grad()
-def dissect(drawer: Drawer, segmenter: ConceptSegmenter, data: RenderedPictures, layer: str = "layer4",
+def dissect(drawer: Drawer, segmenter: ConceptSegmenter, data: Dataset, layer: str = "layer4",
             batch: int = 64, quantile: float = 0.005) -> np.ndarray:
     "IoU (1 + concepts, units) of each unit of `layer` with each concept the segmenter sees in the drawings of `data` (row 0: floor)."
     drawer.eval(); segmenter.eval()
@@ -316,7 +316,7 @@ class ConceptEditor:
 
 # %% ../../nbs/79_systems.words_by_drawing.ipynb #57e94bb5
 def editor_file(folder: str | Path, p: dict) -> Path:
-    "Where a run's editor is kept: `<folder>/gan_editor/<model preset>-seed<seed>.pt` (+ `.json`)."
+    "Where a run's editor is kept: `<folder>/gan_editor/<model preset>-seed<seed>.pt` (+ `.json`); made once, remove it to make another."
     return Path(folder) / "gan_editor" / f"{p['model_preset']}-seed{p['seed']}.pt"
 
 def _editor_nets(p: dict) -> tuple[Drawer, nn.Module, ConceptSegmenter]:
@@ -363,7 +363,7 @@ def prepare_editor(p: dict, folder: Path, log=print) -> dict:
            TrainConfig(steps=p["segmenter_steps"], ckpt_every=max(p["segmenter_steps"] // 4, 1), **common),
            params={"data_dir": str(folder), "width": p["segmenter_width"]}).fit()
     val = RenderedPictures(folder, "val", size, limit=200)
-    iou = dissect(drawer, segmenter, RenderedPictures(folder, "train", size, limit=p["dissect_items"]))
+    iou = dissect(drawer, segmenter, torch.utils.data.Subset(train, range(min(p["dissect_items"], len(train)))))
     best = units_by_concept(iou, p["edit_units"])
     info = {**editor_scores(drawer, segmenter, val), "dissected_pictures": min(p["dissect_items"], len(train)),
             "best_iou": {c: float(iou[1 + k][best[c][0]]) for k, c in enumerate(CONCEPTS)},
