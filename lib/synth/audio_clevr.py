@@ -8,7 +8,6 @@ Docs: https://drawlab.github.io/drawlab/synth.audio_clevr.html.md"""
 from __future__ import annotations
 
 import functools
-import json
 import math
 import time
 from dataclasses import dataclass, replace

@@ -11,7 +11,6 @@ import ctypes
 import functools
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
