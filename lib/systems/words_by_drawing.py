@@ -37,11 +37,12 @@ from ..train import TRAIN_RULES, Engine, Evaluate, GANSystem, Phase, TrainConfig
 
 # %% auto #0
 __all__ = ['Editor', 'WBD_TRAIN_DEFAULTS', 'WBD_TRAIN_PRESETS', 'NEGATIVES', 'WBD_DATASETS', 'WBD_RULES', 'SpokenPictures',
-           'RetrievalModel', 'WordsByDrawingSystem', 'embed_split', 'retrieval_scores', 'attribute_scores',
-           'retrieval_metric', 'attributes_metric', 'imagenet_to_gan', 'gan_to_imagenet', 'RenderedPictures', 'Drawer',
-           'DrawerSystem', 'SegmenterSystem', 'dissect', 'units_by_concept', 'geodesic_region', 'matched_regions',
-           'named_concepts', 'ConceptEditor', 'editor_file', 'editor_scores', 'prepare_editor', 'load_editor',
-           'wbd_params', 'dataset_folder', 'build_system', 'prepare', 'train_words_by_drawing', 'main']
+           'RetrievalModel', 'WordsByDrawingSystem', 'embed_split', 'retrieval_scores', 'load_attribute_tests',
+           'attribute_scores', 'retrieval_metric', 'attributes_metric', 'imagenet_to_gan', 'gan_to_imagenet',
+           'RenderedPictures', 'Drawer', 'DrawerSystem', 'SegmenterSystem', 'dissect', 'units_by_concept',
+           'geodesic_region', 'matched_regions', 'named_concepts', 'ConceptEditor', 'editor_file', 'editor_scores',
+           'prepare_editor', 'load_editor', 'wbd_params', 'dataset_folder', 'build_system', 'prepare',
+           'train_words_by_drawing', 'main']
 
 # %% ../../nbs/79_systems.words_by_drawing.ipynb #ea6af101
 class SpokenPictures(Dataset):
@@ -129,21 +130,29 @@ def retrieval_scores(model: RetrievalModel, data: SpokenPictures, ks=(1, 5, 10))
     S = torch.cat([similarity_matrix(cells[s:s + 256], frames, n) for s in range(0, len(cells), 256)])
     return {**recall_at_k(S, ks), "n": len(data)}
 
+def load_attribute_tests(folder: str | Path, image_size: int, limit: int | None = None) -> list[dict]:
+    "The attribute tests of a folder read once: `category`, `pictures` (V, 3, S, S) normalised, `answer`, `word` (the spoken word's spectrogram); at most `limit` a category."
+    tests, spectrograms, kept = [], {}, {c: 0 for c in CATEGORIES}
+    for t in read_attribute_tests(folder):
+        if limit is not None and kept[t["category"]] >= limit: continue
+        kept[t["category"]] += 1
+        if t["audio"] not in spectrograms: spectrograms[t["audio"]] = log_mel(*read_wav(t["audio"]))
+        tests.append({"category": t["category"], "answer": t["answer"], "word": spectrograms[t["audio"]],
+                      "pictures": torch.stack([load_picture(p, image_size) for p in t["pictures"]])})
+    return tests
+
 @torch.no_grad()
-def attribute_scores(model: RetrievalModel, folder: str | Path, image_size: int, limit: int | None = None) -> dict[str, float]:
-    "Per category, the share of attribute tests where the spoken word scores its picture highest; their mean; chance per category."
+def attribute_scores(model: RetrievalModel, tests: list[dict]) -> dict[str, float]:
+    "Per category, the share of attribute tests (`load_attribute_tests`) where the spoken word scores its picture highest; their mean; chance per category."
     model.eval(); device = next(model.parameters()).device
-    tests = read_attribute_tests(folder)
-    words: dict[Path, tuple[torch.Tensor, torch.Tensor]] = {}
+    words: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}     # each word encoded once (the tests share its tensor)
     right = {c: [] for c in CATEGORIES}; chance = {c: [] for c in CATEGORIES}
     for t in tests:
-        if limit is not None and len(right[t["category"]]) >= limit: continue
-        if t["audio"] not in words:
-            spec = log_mel(*read_wav(t["audio"]))
-            words[t["audio"]] = (model.audio(spec[None].to(device)), valid_frames(torch.tensor([spec.shape[1]]), model.audio.ratio))
-        frames, n = words[t["audio"]]
-        pictures = torch.stack([load_picture(p, image_size) for p in t["pictures"]]).to(device)
-        s = similarity_matrix(model.image(pictures), frames, n)[:, 0]
+        key = id(t["word"])
+        if key not in words:
+            words[key] = (model.audio(t["word"][None].to(device)), valid_frames(torch.tensor([t["word"].shape[1]]), model.audio.ratio))
+        frames, n = words[key]
+        s = similarity_matrix(model.image(t["pictures"].to(device)), frames, n)[:, 0]
         right[t["category"]].append(float(s.argmax() == t["answer"])); chance[t["category"]].append(1 / len(t["pictures"]))
     out = {}
     for c in CATEGORIES:
@@ -161,7 +170,8 @@ def retrieval_metric(engine) -> dict:
 @register_metric("attributes")
 def attributes_metric(engine) -> dict:
     s = engine.system
-    return attribute_scores(engine.nets["model"], s.folder, s.image_size, s.attribute_limit)
+    if s.attribute_tests is None: s.attribute_tests = load_attribute_tests(s.folder, s.image_size)   # read at the first evaluation only
+    return attribute_scores(engine.nets["model"], s.attribute_tests)
 
 # %% ../../nbs/79_systems.words_by_drawing.ipynb #532603c5
 def imagenet_to_gan(x: torch.Tensor) -> torch.Tensor:
@@ -444,7 +454,7 @@ def build_system(p: dict, log=print) -> tuple[WordsByDrawingSystem, SpokenPictur
     system = WordsByDrawingSystem(RetrievalModel(audio, image), p["lr"], p["momentum"], p["weight_decay"], p["margin"],
                                   editor, p["optimizer"], p["impostors"])
     system.folder, system.image_size, system.eval_data = folder, size, val
-    system.attribute_limit = None
+    system.attribute_tests = None   # read by the first evaluation that needs them
     recorded = {"data_dir": str(folder), "image_encoder": f"VGG-16 ImageNet from {p['image_weights']}" if p["image_weights"]
                 else "VGG-16 layout, random start (no image_weights)", "n_train": len(train)}
     return system, train, recorded
