@@ -161,6 +161,26 @@ def test_long_run_script_gives_both_systems_one_budget(tiny, tmp_path):
     assert 0 < steps["geneva-long-lattegan"] == steps["geneva-long-geneva_gan"] < 10**6, steps   # stopped by the clock
 
 
+def test_long_run_side_by_side_gives_both_systems_one_clock(tiny, tmp_path):
+    """tools/geneva_long.py --side-by-side: both systems at once, one thread each, each stopped by the same wall-clock
+    budget after the same warm start; runs named by --prefix, records copied flat."""
+    root, _ = tiny
+    folder, out = root / "synthetic" / "iclevr", tmp_path / "out"
+    p = run([str(BIN / "python"), "tools/geneva_long.py", "--data-dir", str(folder), "--out", str(out), "--minutes", "0.1",
+             "--side-by-side", "--prefix", "sbs", "--batch", "4", "--eval-dialogues", "2", "--warm-start-steps", "3",
+             "--runs-root", str(tmp_path / "runs")])
+    assert "copy previous image" in p.stdout and "GeNeVA-GAN (EMA, step" in p.stdout, p.stdout[-2000:]
+    for model in ("lattegan", "geneva_gan"):
+        name = f"sbs-{model}"
+        assert f"--model {model} --run_name {name}" in p.stdout, p.stdout[-2000:]
+        records = [json.loads(l) for l in (out / name / "metrics.jsonl").read_text().splitlines()]
+        assert any(r.get("metric") == "geneva" for r in records) and list((out / name).glob("dialogue-0-step-*.png"))
+        params = json.loads((out / name / "params.json").read_text())
+        assert params["model"] == model and params["time_limit_s"] == 6 and params["steps"] == 10**9, params
+        assert params["warm_start_steps"] == 3 and params["batch_size"] == 4, params
+        assert (out / f"{name}.log").exists()
+
+
 def test_long_run_pack_carries_a_half_size_encoder(tiny, tmp_path):
     "--pack: the evaluator and the TIRG encoder in bfloat16, which embeds as the float32 one does."
     from lib.nn.text import embed_turns, load_text_encoder

@@ -14,6 +14,10 @@
    `paper` none), outside that
    budget. Both are evaluated every `--eval-every` steps on `--eval-dialogues` validation dialogues, next to the
    copy-previous floor.
+   With `--side-by-side` both train at once instead, one thread each, for the same `--minutes` of wall clock
+   (evaluations inside it): one budget of time, each system taking the steps its own speed gives. That is how
+   the `cpu-long` comparison of `nbs/results_geneva.ipynb` was made:
+       python tools/geneva_long.py --out DIR --preset cpu-long --side-by-side --minutes 100
 3. Each run's `params.json`, `metrics.jsonl` and last dialogue strip are copied to `DIR/<run>/` (flat: a device
    machine's $OUT returns two folder levels), and the table is printed. `nbs/results_geneva.ipynb` with
    `runs_root=DIR` turns them into its table, budget and curves.
@@ -26,17 +30,19 @@ pack folder in the device tool's `carry`.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-from lib.core import data_root
+from lib.core import data_root, outputs_root
 from lib.runs import load_run
 from lib.systems.geneva import dataset_paths, prepare_dataset
 from lib.systems.lattegan import train_lattegan
 from lib.systems.tirg import default_tirg_dir, describe_tirg, read_tirg_info
 
-RUNS = {"lattegan": "geneva-long-lattegan", "geneva_gan": "geneva-long-geneva_gan"}
 LABELS = {"lattegan": "LatteGAN", "geneva_gan": "GeNeVA-GAN"}
 
 
@@ -80,6 +86,9 @@ def main():
     ap.add_argument("--num-workers", type=int, default=0, help="DataLoader workers")
     ap.add_argument("--runs-root", type=Path, default=None, help="parent of the run folders (default outputs/runs)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--prefix", default="geneva-long", help="runs are named <prefix>-lattegan and <prefix>-geneva_gan")
+    ap.add_argument("--side-by-side", action="store_true",
+                    help="train both at once, one thread each, for --minutes each (default: one after the other, same steps)")
     ap.add_argument("--pack", type=Path, default=None, help="only write the folder a device run needs carried, then stop")
     args = ap.parse_args()
     if args.out is None and args.pack is None: ap.error("give --out (train both) or --pack (only pack)")
@@ -93,12 +102,43 @@ def main():
     print(f"[prepare] {folder} ready in {time.perf_counter() - t0:.0f} s", flush=True)
     if args.pack: print(f"[pack] {pack(folder, args.pack)}"); return
 
+    runs = {model: f"{args.prefix}-{model}" for model in LABELS}
+    if args.side_by_side: side_by_side(args, folder, runs)
+    else: one_after_the_other(args, folder, runs)
+    print_table(args.out, runs)
+
+
+def side_by_side(args, folder: Path, runs: dict[str, str]) -> None:
+    "Both systems at once, each a process of its own on one thread, with the same wall-clock budget for its GAN steps."
+    def command(model: str) -> list[str]:
+        return [sys.executable, "-m", "lib.systems.lattegan", "--preset", args.preset, "--model", model,
+                "--run_name", runs[model], "--data_dir", str(folder), "--seed", str(args.seed),
+                "--steps", "1000000000", "--time_limit_s", str(args.minutes * 60), "--eval_every", str(args.eval_every),
+                "--eval_dialogues", str(args.eval_dialogues), "--num_workers", str(args.num_workers), "--progress", "false",
+                *(["--out_root", str(args.runs_root)] if args.runs_root else []),
+                *(["--batch_size", str(args.batch)] if args.batch else []),
+                *(["--warm_start_steps", str(args.warm_start_steps)] if args.warm_start_steps is not None else [])]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    args.out.mkdir(parents=True, exist_ok=True)
+    procs = {}
+    for model in runs:
+        log = open(args.out / f"{runs[model]}.log", "w")
+        procs[model] = subprocess.Popen(command(model), env=env, stdout=log, stderr=subprocess.STDOUT)
+        print(f"[{model}] started: {' '.join(command(model))}  (log: {log.name})", flush=True)
+    failed = [model for model, proc in procs.items() if proc.wait() != 0]
+    if failed: raise SystemExit(f"{', '.join(failed)} failed: see {args.out}/<run>.log")
+    runs_root = args.runs_root or outputs_root() / "runs"
+    for model, name in runs.items(): copy_run(runs_root / name, args.out / name)
+
+
+def one_after_the_other(args, folder: Path, runs: dict[str, str]) -> None:
+    "LatteGAN for --minutes, then GeNeVA-GAN for as many steps: one budget of steps and turns."
     common = dict(data_dir=str(folder), out_root=args.runs_root, eval_every=args.eval_every,
                   eval_dialogues=args.eval_dialogues, num_workers=args.num_workers, seed=args.seed,
                   **({"batch_size": args.batch} if args.batch else {}),
                   **({"warm_start_steps": args.warm_start_steps} if args.warm_start_steps is not None else {}))
     steps = None
-    for model, name in RUNS.items():
+    for model, name in runs.items():
         t = time.perf_counter()
         budget = dict(steps=None, time_limit_s=args.minutes * 60) if steps is None else dict(steps=steps)
         engine = train_lattegan(args.preset, model=model, run_name=name, **common, **budget)
@@ -108,9 +148,12 @@ def main():
               f"{engine.step} steps of {engine.cfg.batch_size} turns in {time.perf_counter() - t:.0f} s", flush=True)
         copy_run(engine.run.path, args.out / name)
 
+
+def print_table(out: Path, runs: dict[str, str]) -> None:
+    "Each system's last evaluation, and the copy-previous floor on the same dialogues."
     print(f"\n{'':52} {'AP':>6} {'AR':>6} {'F1':>6} {'RSIM':>6}")
-    for model, name in RUNS.items():
-        run = load_run(args.out / name)
+    for model, name in runs.items():
+        run = load_run(out / name)
         evals = [r for r in run.records if r.get("kind") == "eval"]
         rows = [r for r in evals if r.get("metric") == "geneva"][-1:]
         if model == "lattegan": rows = [r for r in evals if r.get("metric") == "copy_previous"][-1:] + rows
