@@ -105,11 +105,11 @@ def test_figures_equal_the_committed_results(status, rows):
                     assert sd == pytest.approx(statistics.stdev(s[k] for s in seeds))
             else: assert len(seeds) < 2, f"{f['label']}: {len(seeds)} seed runs in {f['file']} but no spread shown"
     # what the committed summary holds today shows up
-    long = json.loads((ROOT / "nbs" / "results" / "geneva_long.json").read_text())
+    long = json.loads((ROOT / "nbs" / "results" / "geneva_cpu_long.json").read_text())
     for name in ("LatteGAN", "GeNeVA-GAN"):
         row = next(r for r in rows if r["name"] == name)
-        assert any(f["file"] == "nbs/results/geneva_long.json" and f["step"] == long[name]["geneva"][-1]["step"]
-                   for f in row["figures"]), f"{name}: its geneva_long.json figure is missing"
+        assert any(f["file"] == "nbs/results/geneva_cpu_long.json" and f["step"] == long[name]["geneva"][-1]["step"]
+                   for f in row["figures"]), f"{name}: its geneva_cpu_long.json figure is missing"
     assert all(not r["figures"] for r in rows if r["status"] == "planned")
     attngan = json.loads((ROOT / "nbs" / "results" / "attngan_main_job.json").read_text())["AttnGAN"]
     row = next(r for r in rows if r["name"] == "AttnGAN")

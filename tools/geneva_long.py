@@ -122,8 +122,8 @@ def side_by_side(args, folder: Path, runs: dict[str, str]) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     procs = {}
     for model in runs:
-        log = open(args.out / f"{runs[model]}.log", "w")
-        procs[model] = subprocess.Popen(command(model), env=env, stdout=log, stderr=subprocess.STDOUT)
+        with open(args.out / f"{runs[model]}.log", "w") as log:   # the child keeps its own handle
+            procs[model] = subprocess.Popen(command(model), env=env, stdout=log, stderr=subprocess.STDOUT)
         print(f"[{model}] started: {' '.join(command(model))}  (log: {log.name})", flush=True)
     failed = [model for model, proc in procs.items() if proc.wait() != 0]
     if failed: raise SystemExit(f"{', '.join(failed)} failed: see {args.out}/<run>.log")

@@ -46,7 +46,7 @@ CHAPTER_AREAS = ("data", "synth", "models", "systems")
 #   (file in nbs/results/, label in it), in order of preference, headline: a key of HEADLINES (default 'geneva'),
 #   paper_figure: (text, {metric: value}), data_reader: "module:NAME" of the reader of its official data, with the
 #   formats it reads.
-_GENEVA_RESULTS = (("geneva_main_job.json", None), ("geneva_long.json", None))   # None: the system's name
+_GENEVA_RESULTS = (("geneva_main_job.json", None), ("geneva_cpu_long.json", None))   # None: the system's name
 SYSTEMS = [
     dict(name="LatteGAN", module="lattegan", paper="Matsumori et al., ICCV 2021",
          notebooks=("10_data.geneva", "11_data.embeddings", "20_synth.iclevr", "20_synth.codraw", "37_models.tirg",
