@@ -108,16 +108,21 @@ def main():
     print_table(args.out, runs)
 
 
+def run_params(args, folder: Path) -> dict:
+    "The `train_lattegan` parameters both systems share, from the command line (the budget aside)."
+    return dict(data_dir=str(folder), out_root=args.runs_root, eval_every=args.eval_every,
+                eval_dialogues=args.eval_dialogues, num_workers=args.num_workers, seed=args.seed,
+                **({"batch_size": args.batch} if args.batch else {}),
+                **({"warm_start_steps": args.warm_start_steps} if args.warm_start_steps is not None else {}))
+
+
 def side_by_side(args, folder: Path, runs: dict[str, str]) -> None:
     "Both systems at once, each a process of its own on one thread, with the same wall-clock budget for its GAN steps."
+    shared = {**run_params(args, folder), "steps": 10**9, "time_limit_s": args.minutes * 60, "progress": "false"}
     def command(model: str) -> list[str]:
-        return [sys.executable, "-m", "lib.systems.lattegan", "--preset", args.preset, "--model", model,
-                "--run_name", runs[model], "--data_dir", str(folder), "--seed", str(args.seed),
-                "--steps", "1000000000", "--time_limit_s", str(args.minutes * 60), "--eval_every", str(args.eval_every),
-                "--eval_dialogues", str(args.eval_dialogues), "--num_workers", str(args.num_workers), "--progress", "false",
-                *(["--out_root", str(args.runs_root)] if args.runs_root else []),
-                *(["--batch_size", str(args.batch)] if args.batch else []),
-                *(["--warm_start_steps", str(args.warm_start_steps)] if args.warm_start_steps is not None else [])]
+        options = {"model": model, "run_name": runs[model], **shared}
+        return [sys.executable, "-m", "lib.systems.lattegan", "--preset", args.preset,
+                *(item for k, v in options.items() if v is not None for item in (f"--{k}", str(v)))]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     args.out.mkdir(parents=True, exist_ok=True)
     procs = {}
@@ -133,10 +138,7 @@ def side_by_side(args, folder: Path, runs: dict[str, str]) -> None:
 
 def one_after_the_other(args, folder: Path, runs: dict[str, str]) -> None:
     "LatteGAN for --minutes, then GeNeVA-GAN for as many steps: one budget of steps and turns."
-    common = dict(data_dir=str(folder), out_root=args.runs_root, eval_every=args.eval_every,
-                  eval_dialogues=args.eval_dialogues, num_workers=args.num_workers, seed=args.seed,
-                  **({"batch_size": args.batch} if args.batch else {}),
-                  **({"warm_start_steps": args.warm_start_steps} if args.warm_start_steps is not None else {}))
+    common = run_params(args, folder)
     steps = None
     for model, name in runs.items():
         t = time.perf_counter()
