@@ -326,7 +326,7 @@ class ConceptEditor:
 
 # %% ../../nbs/79_systems.words_by_drawing.ipynb #57e94bb5
 def editor_file(folder: str | Path, p: dict) -> Path:
-    "Where a run's editor is kept: `<folder>/gan_editor/<model preset>-seed<seed>.pt` (+ `.json`); made once, remove it to make another."
+    "Where a run's editor is kept: `<folder>/gan_editor/<model preset>-seed<seed>.pt` (+ `.json`, and the `-drawer`, `-segmenter` runs that made it); made once, remove the `gan_editor` folder to make another."
     return Path(folder) / "gan_editor" / f"{p['model_preset']}-seed{p['seed']}.pt"
 
 def _editor_nets(p: dict) -> tuple[Drawer, nn.Module, ConceptSegmenter]:
@@ -363,13 +363,15 @@ def prepare_editor(p: dict, folder: Path, log=print) -> dict:
     train = RenderedPictures(folder, "train", size)
     common = dict(batch_size=16, precision=p["precision"], seed=p["seed"], log_every=100, keep_ckpts=1,
                   resume="latest", progress=p["progress"], num_workers=0)
-    name = f"{p['run_name']}-editor"
+    # the two training runs sit beside the editor file, so an interrupted preparation resumes only for this folder,
+    # preset and seed, never from another folder's runs that happen to share a run name
+    name = path.with_suffix("").name
     if log: log(f"training the drawing network ({p['drawer_steps']} steps) and the segmenter ({p['segmenter_steps']}) on {len(train)} rendered pictures")
     torch.manual_seed(p["seed"])
-    Engine(DrawerSystem(drawer, D, adversarial=p["drawer_adversarial"]), train, RunDir(f"{name}-drawer", root=p["out_root"]),
+    Engine(DrawerSystem(drawer, D, adversarial=p["drawer_adversarial"]), train, RunDir(f"{name}-drawer", root=path.parent),
            TrainConfig(steps=p["drawer_steps"], ckpt_every=max(p["drawer_steps"] // 4, 1), **common),
            params={"data_dir": str(folder), "adversarial": p["drawer_adversarial"]}).fit()
-    Engine(SegmenterSystem(segmenter), train, RunDir(f"{name}-segmenter", root=p["out_root"]),
+    Engine(SegmenterSystem(segmenter), train, RunDir(f"{name}-segmenter", root=path.parent),
            TrainConfig(steps=p["segmenter_steps"], ckpt_every=max(p["segmenter_steps"] // 4, 1), **common),
            params={"data_dir": str(folder), "width": p["segmenter_width"]}).fit()
     val = RenderedPictures(folder, "val", size, limit=200)
