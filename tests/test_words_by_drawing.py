@@ -55,7 +55,8 @@ def test_resume_equals_uninterrupted(tmp_path, data_root):
 
 def test_one_step_lowers_the_loss_on_a_fixed_batch(data_root, tmp_path):
     from lib.systems.words_by_drawing import build_system, prepare, wbd_params
-    p = wbd_params("smoke", data_dir=str(data_root), out_root=str(tmp_path), negatives="gan-edited", optimizer="adam", lr=1e-3)
+    # Adam's first step moves every weight by about lr: at 1e-3 it overshoots for 3 of 5 seeds of this tiny model
+    p = wbd_params("smoke", data_dir=str(data_root), out_root=str(tmp_path), negatives="gan-edited", optimizer="adam", lr=1e-4)
     prepare(p, log=None)
     system, items, _ = build_system(p, log=None)
     batch = torch.utils.data.default_collate([items[i] for i in range(8)])
