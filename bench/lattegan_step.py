@@ -6,6 +6,7 @@
     python bench/lattegan_step.py --preset paper --batch 64 --compile   # on a GPU: bf16 autocast, channels_last,
                                                                         # fused Adam, eager and with G compiled
     python bench/lattegan_step.py --preset cpu-demo --batch 32 --compile  # CPU: eager, then with G compiled
+    python bench/lattegan_step.py --preset cpu-demo --batch 24 --threads 1 --bf16 --channels-last   # the cpu-long step
 
 A step is what the engine runs per batch with the official schedule: the D phase (the step's one generator
 forward, then one D call over real, wrong-text and fake pairs, with R1 on the reals: a double backward) and the
@@ -67,6 +68,7 @@ def preload_tcmalloc():
 def main():
     ap = step_parser(__doc__, "paper or cpu-demo")
     ap.add_argument("--allocator", choices=("default", "tcmalloc"), default="default", help="CPU memory allocator")
+    ap.add_argument("--channels-last", action="store_true", help="CPU: the nets' weights and the batch NHWC (with --preset)")
     args = ap.parse_args()
     if args.allocator == "tcmalloc" and allocator() != "tcmalloc": preload_tcmalloc()
     torch.set_num_threads(args.threads)
@@ -87,8 +89,10 @@ def main():
         runs = [(args.preset or "paper", args.batch or 64, dict(bf16=True, channels_last=True), "eager bf16 channels_last")]
         if args.compile: runs.append((args.preset or "paper", args.batch or 64, dict(bf16=True, channels_last=True, compile_=True), "compiled"))
     else:
-        runs = [(args.preset, args.batch or 8, dict(bf16=args.bf16), "bf16 autocast" if args.bf16 else "fp32")]
-        if args.compile: runs.append((args.preset, args.batch or 8, dict(bf16=args.bf16, compile_=True), runs[0][3] + ", compiled"))
+        kw = dict(bf16=args.bf16, channels_last=args.channels_last)
+        label = ("bf16 autocast" if args.bf16 else "fp32") + (", channels_last" if args.channels_last else "")
+        runs = [(args.preset, args.batch or 8, kw, label)]
+        if args.compile: runs.append((args.preset, args.batch or 8, dict(kw, compile_=True), label + ", compiled"))
     for preset, batch, kw, label in runs:
         sec, peak = bench(preset, batch, args.steps, args.warmup, device, **kw)
         report(preset, batch, label, sec, peak, device, "turn-images")

@@ -229,13 +229,14 @@ GENEVA_TRAIN_DEFAULTS = dict(
     model_preset="cpu-demo", model_overrides={},
     steps=400, batch_size=24, accum=1, lr_g=1e-4, lr_d=4e-4, r1_weight=None, r1_every=4, aux_weight=None,
     kl_weight=1.0, wrong_weight=0.5, input_noise=None, ema_decay=0.99, truncation=2.0,
-    precision="auto", seed=0, log_every=25, sample_every=0, eval_every=0, eval_dialogues=100, strips=3,
+    precision="auto", channels_last=False, seed=0, log_every=25, sample_every=0, eval_every=0, eval_dialogues=100, strips=3,
     ckpt_every=100, keep_ckpts=3, resume="latest", num_workers=0, progress=True, time_limit_s=None,
     warm_start_steps=0, warm_start="source", warm_start_lr=None)
 GENEVA_TRAIN_PRESETS = {
     "cpu-demo": dict(warm_start_steps=1500, warm_start="target", warm_start_lr=1e-3, eval_dialogues=200),
     # about 2 hours on one core each, on tools/geneva_long.py's 6000-dialogue folder (cpu-long TIRG encoder)
     "cpu-long": dict(steps=7000, warm_start_steps=3000, warm_start="target", warm_start_lr=1e-3, eval_every=1000,
+                     precision="bf16", channels_last=True,
                      eval_dialogues=200, ckpt_every=250, model_overrides={"sn": False}),
     "paper": dict(model_preset="paper", steps=186_000, batch_size=64, r1_every=1, ema_decay=0.999, log_every=100,
                   eval_every=5000, eval_dialogues=1000, ckpt_every=2000, num_workers=4, warm_start_steps=0),
