@@ -413,3 +413,52 @@ def test_pyramid_app_repaints_inpaints_and_draws_other_noise(tiny_pyramid, tmp_p
         page.wait(lambda: status() == "composite pastes at a conv level (pool1, pool2, pool3, pool4, pool5), not fc7", "the refusal")
         assert shows("composite")
         page.screenshot("widgets-pyramid-app-4-refused", of=page.widget("Other noise"))
+
+
+# -- the spoken-caption app (lib.apps.spoken.spoken_app), as nbs/tutorials/spoken_words.ipynb shows it ---------------
+
+SPOKEN_TUTORIAL = ROOT / "nbs" / "tutorials" / "spoken_words.ipynb"
+
+
+@pytest.fixture(scope="module")
+def tiny_words(tmp_path_factory) -> Path:
+    "A four-step Learning Words by Drawing run (smoke preset) on a 24-caption synthetic spoken-CLEVR folder."
+    from lib.systems.words_by_drawing import train_words_by_drawing
+    return smoke_run(tmp_path_factory, "tiny-words", train_words_by_drawing)
+
+
+def test_spoken_app_plays_a_caption_and_shows_where_each_phrase_points(tiny_words, tmp_path):
+    from lib.apps.spoken import SpokenSession, denormalise
+    notebook_with_parameters(SPOKEN_TUTORIAL, tmp_path / "spoken_words.ipynb", f"run = {str(tiny_words)!r}\nsteps = 2\nitems = 24")
+    session = SpokenSession.from_run(tiny_words)   # the same hearings, made here to compare with what is shown
+    first, second = session.listen(0), session.listen(1)
+    scale = 3                                       # spoken_app's default
+    assert len(first.spans) >= 2, "the first caption needs two phrases"
+
+    with notebook_in_lab(tmp_path, "spoken_words.ipynb", "widgets-spoken-app") as page:
+        page.open().run_all(timeout=600)
+        app = page.find(".jp-CodeCell .jp-OutputArea-output")[-1]   # the last cell shows the app
+        def heat() -> np.ndarray: return unscaled(page.image_bytes(page.image("where the frames point", within=app)), scale)
+        def sound() -> bytes: return page.image_bytes(page.find("audio", app)[0])
+        def status() -> str: return page.html_text(within=app)[-1]
+        def frames(h, a, b) -> bool: return status().startswith(f"frames {a}–{b} ") and close(heat(), h.overlay(a, b))
+
+        # on opening: caption 0, its audio ready to play, the whole caption's heat map
+        T = first.spectrogram.shape[1]
+        page.wait(lambda: frames(first, 0, T), "the whole first caption's heat map")
+        assert first.caption in page.html_text(within=app)[0] and sound() == first.wav
+        assert close(unscaled(page.image_bytes(page.image("picture", within=app)), scale), denormalise(first.picture))
+        page.screenshot("widgets-spoken-app-1-whole", of=app)
+
+        # a phrase's button: its frames, where they point, the spectrogram dimmed outside them
+        whole_spectrogram = page.image_bytes(page.image("spectrogram", within=app))
+        page.click(first.labels[1])
+        page.wait(lambda: frames(first, *first.spans[1]), f"the heat map of {first.labels[1]!r}")
+        assert page.image_bytes(page.image("spectrogram", within=app)) != whole_spectrogram
+        page.screenshot("widgets-spoken-app-2-phrase", of=app)
+
+        # the next caption: its audio, the whole of it again
+        page.drag_slider("caption", 1)
+        page.wait(lambda: sound() == second.wav, "the second caption's audio")
+        page.wait(lambda: frames(second, 0, second.spectrogram.shape[1]), "the whole second caption's heat map")
+        assert second.caption in page.html_text(within=app)[0]

@@ -227,6 +227,8 @@ def spoken_app(session: SpokenSession,  # from `SpokenSession.from_run`
     phrases.observe(pick_phrase, names="index")
     span.observe(show_span, names="value")
     show_item()
-    app = W.VBox([item, transcript, audio, spectrogram, phrases, span, W.HBox([picture, heat]), status])
+    labelled = lambda label, image: W.VBox([W.Label(label), image])
+    app = W.VBox([item, transcript, audio, labelled("spectrogram", spectrogram), phrases, span,
+                  W.HBox([labelled("picture", picture), labelled("where the frames point", heat)]), status])
     app.session = session
     return app
