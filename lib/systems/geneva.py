@@ -234,8 +234,8 @@ GENEVA_TRAIN_DEFAULTS = dict(
     warm_start_steps=0, warm_start="source", warm_start_lr=None)
 GENEVA_TRAIN_PRESETS = {
     "cpu-demo": dict(warm_start_steps=1500, warm_start="target", warm_start_lr=1e-3, eval_dialogues=200),
-    # about 2 hours on one core each, on tools/geneva_long.py's 6000-dialogue folder (cpu-long TIRG encoder)
-    "cpu-long": dict(steps=7000, warm_start_steps=3000, warm_start="target", warm_start_lr=1e-3, eval_every=1000,
+    # about 2 hours on one core each (bf16 on an AMX CPU), on tools/geneva_long.py's 6000-dialogue folder (cpu-long TIRG)
+    "cpu-long": dict(steps=12_000, warm_start_steps=3000, warm_start="target", warm_start_lr=1e-3, eval_every=1000,
                      precision="bf16", channels_last=True,
                      eval_dialogues=200, ckpt_every=250, model_overrides={"sn": False}),
     "paper": dict(model_preset="paper", steps=186_000, batch_size=64, r1_every=1, ema_decay=0.999, log_every=100,
