@@ -19,10 +19,10 @@ from torch import Tensor
 from fastcore.basics import patch
 
 from ..core import pick_device
-from ..data.audio_clevr import HOP, IMAGENET_MEAN, IMAGENET_STD, SAMPLE_RATE, AudioCLEVR, load_picture, log_mel, read_wav
-from ..data.geneva import png_bytes
+from ..data.audio_clevr import HOP, SAMPLE_RATE, AudioCLEVR, load_picture, log_mel, read_wav
+from ..data.geneva import png_bytes, tensor_to_image
 from ..models.words_by_drawing import build, matchmap, wbd_config
-from ..systems.words_by_drawing import RetrievalModel
+from ..systems.words_by_drawing import RetrievalModel, imagenet_to_gan
 from ..train import CheckpointError, run_checkpoint
 
 # %% auto #0
@@ -59,8 +59,7 @@ def caption_phrases(caption: str) -> list[str]:
 # %% ../../nbs/84_apps.spoken.ipynb #bb2c3247
 def denormalise(picture: Tensor) -> np.ndarray:
     "(S,S,3) uint8 of an ImageNet-normalised (3,S,S) picture."
-    x = picture * torch.tensor(IMAGENET_STD)[:, None, None] + torch.tensor(IMAGENET_MEAN)[:, None, None]
-    return (x.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return tensor_to_image(imagenet_to_gan(picture))
 
 def colour(values: np.ndarray, cmap: str = "magma") -> np.ndarray:
     "(..., 3) float in [0, 1]: `values` scaled to their own range, through a matplotlib colour map."
