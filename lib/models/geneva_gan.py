@@ -20,7 +20,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..core import make_config
-from ..nn.layers import snlinear, ResBlockUp, ResBlockDown, check_image_size, check_shape
+from ..nn.layers import snlinear, ResBlockUp, ResBlockDown, SourceBlend, check_image_size, check_shape
 from ..nn.conditioning import ConditioningAugmentation
 
 # %% auto #0
@@ -193,6 +193,8 @@ class GeNeVAGenOutput:
     image: Tensor  # (B,3,S,S) in [-1,1]
     mu: Tensor  # (B,ca_dim) conditioning-augmentation mean
     logvar: Tensor  # (B,ca_dim) its log variance
+    mask: Tensor | None = None  # (B,1,S,S) how much of the drawing replaces the source (`keep_source`); None without
+    drawn: Tensor | None = None  # (B,3,S,S) the drawing before the blend (`keep_source`); None without
 
 
 class GeNeVAGenerator(nn.Module):
@@ -208,10 +210,13 @@ class GeNeVAGenerator(nn.Module):
                  image_size: int = 128,  # S, a power of two >= 64
                  ch: int = 64,  # base width: 16·ch at 4x4, 8·ch at S/8, decoder 4·ch, 2·ch, ch
                  use_image: bool = True,  # condition on the previous image (official `use_fg`)
-                 sn: bool = False):  # spectral norm on the convs (off in the official configuration)
+                 sn: bool = False,  # spectral norm on the convs (off in the official configuration)
+                 keep_source: bool = False):  # blend the drawing into the source through a mask (`SourceBlend`; not official)
         super().__init__()
+        if keep_source and not use_image:
+            raise ValueError("GeNeVAGenerator: keep_source needs the source image (use_image=True)")
         self.config = dict(cond_dim=cond_dim, z_dim=z_dim, ca_dim=ca_dim, image_size=image_size, ch=ch,
-                           use_image=use_image, sn=sn)
+                           use_image=use_image, sn=sn, keep_source=keep_source)
         self.cond_dim, self.z_dim, self.image_size, self.ch, self.use_image = cond_dim, z_dim, image_size, ch, use_image
         side = check_image_size(image_size, "GeNeVAGenerator") // 8
         self.image_encoder = GeNeVAImageEncoder(ch, 8 * ch, image_size) if use_image else None
@@ -226,6 +231,7 @@ class GeNeVAGenerator(nn.Module):
                                      for i, o in zip(dec[:-1], dec[1:]))
         self.out_bn = nn.BatchNorm2d(ch)
         self.to_rgb = nn.Conv2d(ch, 3, 3, padding=1, bias=False)
+        self.blend = SourceBlend(ch, sn=sn) if keep_source else None
 
     @classmethod
     def from_config(cls, config: dict) -> "GeNeVAGenerator": return cls(**config)
@@ -243,8 +249,11 @@ class GeNeVAGenerator(nn.Module):
             check_shape(source, (B, 3, S, S), "source", who)
             h = torch.cat([h, self.image_encoder(source)], 1)
         for block in self.decoder: h = block(h, condition)
-        image = torch.tanh(self.to_rgb(F.leaky_relu(self.out_bn(h), 0.01)))
-        return GeNeVAGenOutput(image=image, mu=mu, logvar=logvar)
+        h = F.leaky_relu(self.out_bn(h), 0.01)
+        drawn, mask = torch.tanh(self.to_rgb(h)), None
+        image = drawn
+        if self.blend is not None: image, mask = self.blend(h, drawn, source)
+        return GeNeVAGenOutput(image=image, mu=mu, logvar=logvar, mask=mask, drawn=drawn if mask is not None else None)
 
 # %% ../../nbs/36_models.geneva_gan.ipynb #2a458742
 @dataclass
@@ -307,9 +316,9 @@ class GeNeVADiscriminator(nn.Module):
 
 # %% ../../nbs/36_models.geneva_gan.ipynb #387f9f25
 GENEVA_PRESETS: dict[str, dict] = {
-    "paper": dict(image_size=128, ch=64, z_dim=100, ca_dim=256, cond_dim=1024, use_image=True, sn=False,
+    "paper": dict(image_size=128, ch=64, z_dim=100, ca_dim=256, cond_dim=1024, use_image=True, sn=False, keep_source=False,
                   d_ch=64, d_word_dim=300, d_sentence_dim=1024, d_input_dim=1024, d_use_image=True, d_sn=True),
-    "cpu-demo": dict(image_size=64, ch=8, z_dim=100, ca_dim=64, cond_dim=128, use_image=True, sn=False,
+    "cpu-demo": dict(image_size=64, ch=8, z_dim=100, ca_dim=64, cond_dim=128, use_image=True, sn=False, keep_source=False,
                      d_ch=8, d_word_dim=64, d_sentence_dim=128, d_input_dim=128, d_use_image=True, d_sn=True),
 }
 

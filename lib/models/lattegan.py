@@ -19,7 +19,8 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import _SpectralNorm
 
 from ..core import atomic_torch_save, make_config, safe_torch_load
-from ..nn.layers import snconv2d, snlinear, snembedding, ResBlockUp, ResBlockDown, check_image_size, check_shape
+from ..nn.layers import (snconv2d, snlinear, snembedding, ResBlockUp, ResBlockDown, SourceBlend, check_image_size,
+                           check_shape)
 from ..nn.norm import SPADE
 from ..nn.conditioning import ConditioningAugmentation
 
@@ -273,6 +274,8 @@ class LatteGenOutput:
     mu: Tensor  # (B,ca_dim) mean of the conditioning augmentation
     logvar: Tensor  # (B,ca_dim) its log variance (for the KL term)
     gate: Tensor | None  # (B,8·ch,S/8,S/8) fusion gate in [0,1] ((B,1,..) without multi_channel_gate); None without Latte
+    mask: Tensor | None = None  # (B,1,S,S) how much of the drawing replaces the source (`keep_source`); None without
+    drawn: Tensor | None = None  # (B,3,S,S) the drawing before the blend (`keep_source`); None without
 
 
 class LatteGenerator(nn.Module):
@@ -297,12 +300,14 @@ class LatteGenerator(nn.Module):
                  ortho_init: bool = True,  # orthogonal init of the spectrally normalised weights (official)
                  block_bias: bool = True,  # biases on the residual blocks' convs (official: none)
                  encoder_affine: bool = True,  # learned gain/bias of the image encoder's instance norms (official: none)
-                 gain_offset: bool = True):  # AdaIN/SPADE predict `gain - 1` (True) or the gain (False, official)
+                 gain_offset: bool = True,  # AdaIN/SPADE predict `gain - 1` (True) or the gain (False, official)
+                 keep_source: bool = False):  # blend the drawing into the source through a mask (`SourceBlend`; not official)
         super().__init__()
         self.config = dict(text_dim=text_dim, z_dim=z_dim, ca_dim=ca_dim, image_size=image_size, ch=ch,
                            num_heads=num_heads, use_latte=use_latte, use_rfe=use_rfe, use_sta=use_sta,
                            multi_channel_gate=multi_channel_gate, sn=sn, ortho_init=ortho_init,
-                           block_bias=block_bias, encoder_affine=encoder_affine, gain_offset=gain_offset)
+                           block_bias=block_bias, encoder_affine=encoder_affine, gain_offset=gain_offset,
+                           keep_source=keep_source)
         self.text_dim, self.z_dim, self.image_size, self.ch = text_dim, z_dim, image_size, ch
         self.side = side = check_image_size(image_size, "LatteGenerator") // 8
         feat = 8 * ch
@@ -320,6 +325,7 @@ class LatteGenerator(nn.Module):
         self.decoder = nn.ModuleList(ResBlockUp(i, o, **up) for i, o in zip(dec[:-1], dec[1:]))
         self.to_rgb = snconv2d(ch, 3, 3, bias=False, sn=sn)
         if sn and ortho_init: orthogonal_sn_init_(self)
+        self.blend = SourceBlend(ch, sn=sn) if keep_source else None   # after the init: its bias starts the mask closed
 
     @classmethod
     def from_config(cls, config: dict) -> "LatteGenerator": return cls(**config)
@@ -349,8 +355,11 @@ class LatteGenerator(nn.Module):
         if self.latte is None: h, gate = torch.cat([txt, img], 1), None
         else: h, gate = self.latte(img, txt, words, word_mask)
         for block in self.decoder: h = block(h, sentence)  # (B, ch, S, S)
-        image = torch.tanh(self.to_rgb(F.relu(F.instance_norm(h))))
-        return LatteGenOutput(image=image, mu=mu, logvar=logvar, gate=gate)
+        h = F.relu(F.instance_norm(h))
+        drawn, mask = torch.tanh(self.to_rgb(h)), None
+        image = drawn
+        if self.blend is not None: image, mask = self.blend(h, drawn, source)
+        return LatteGenOutput(image=image, mu=mu, logvar=logvar, gate=gate, mask=mask, drawn=drawn if mask is not None else None)
 
 # %% ../../nbs/35_models.lattegan.ipynb #fcd9507f
 @dataclass
@@ -455,11 +464,11 @@ class LatteDiscriminator(nn.Module):
 LATTEGAN_PRESETS: dict[str, dict] = {
     "paper": dict(image_size=128, ch=64, z_dim=100, ca_dim=256, num_heads=8, use_latte=True, use_rfe=True,
                   use_sta=True, multi_channel_gate=True, sn=True, ortho_init=True,
-                  block_bias=False, encoder_affine=False, gain_offset=False,
+                  block_bias=False, encoder_affine=False, gain_offset=False, keep_source=False,
                   d_ch=64, d_use_local=True, d_use_text=True, d_sn=True, d_ortho_init=True, d_block_bias=False),
     "cpu-demo": dict(image_size=64, ch=8, z_dim=100, ca_dim=64, num_heads=8, use_latte=True, use_rfe=True,
                      use_sta=True, multi_channel_gate=True, sn=True, ortho_init=True,
-                     block_bias=True, encoder_affine=True, gain_offset=True,
+                     block_bias=True, encoder_affine=True, gain_offset=True, keep_source=False,
                      d_ch=8, d_use_local=True, d_use_text=True, d_sn=True, d_ortho_init=True, d_block_bias=True),
 }
 
@@ -481,7 +490,7 @@ def build(preset: str,  # "paper" or "cpu-demo"
 # %% ../../nbs/35_models.lattegan.ipynb #329981a0
 OFFICIAL_LAYOUT: dict[str, bool] = dict(
     use_latte=True, use_rfe=True, use_sta=True, sn=True, block_bias=False, encoder_affine=False, gain_offset=False,
-    d_use_local=True, d_use_text=True, d_sn=True, d_block_bias=False)
+    keep_source=False, d_use_local=True, d_use_text=True, d_sn=True, d_block_bias=False)
 OFFICIAL_PARTS = ("eval_image_encoder", "eval_generator", "eval_discriminator")  # the snapshot's keys
 
 _SN_LEAVES = {"parametrizations.weight.original": "weight_orig", "parametrizations.weight.0._u": "weight_u",

@@ -18,7 +18,7 @@ from .norm import apply_norm, make_norm
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'snconv2d', 'snlinear', 'snembedding', 'refresh_spectral_norms', 'activation', 'ResBlockUp',
-           'ResBlockDown', 'count_parameters', 'check_shape', 'check_image_size']
+           'ResBlockDown', 'count_parameters', 'check_shape', 'check_image_size', 'SourceBlend']
 
 # %% ../../nbs/30_nn.layers.ipynb #f0b51964
 def snconv2d(in_channels: int,  # channels in
@@ -192,3 +192,24 @@ def check_image_size(image_size: int, who: str, minimum: int = 64) -> int:
     if image_size < minimum or image_size & (image_size - 1):
         raise ValueError(f"{who}: image_size must be a power of two >= {minimum}, got {image_size}")
     return image_size
+
+# %% ../../nbs/30_nn.layers.ipynb #4470aa9e
+class SourceBlend(nn.Module):
+    """Blend a generator's drawing into its source image through a predicted mask.
+
+    h: (B,C,S,S) the decoder's last features; drawn, source: (B,3,S,S) in [-1,1]
+    -> (image (B,3,S,S) = m·drawn + (1−m)·source, mask m (B,1,S,S) in [0,1])."""
+
+    def __init__(self,
+                 channels: int,  # C, the width of `h`
+                 closed_logit: float = -2.0,  # the mask's initial bias: sigmoid(-2) ≈ 0.12 of the drawing at start
+                 sn: bool = False):  # spectral norm on the mask's conv
+        super().__init__()
+        self.to_mask = snconv2d(channels, 1, 3, bias=True, sn=sn)
+        nn.init.constant_(self.to_mask.bias, closed_logit)
+
+    def forward(self, h: Tensor, drawn: Tensor, source: Tensor) -> tuple[Tensor, Tensor]:
+        check_shape(drawn, (h.shape[0], 3, *h.shape[2:]), "drawn", "SourceBlend")
+        check_shape(source, drawn.shape, "source", "SourceBlend")
+        m = torch.sigmoid(self.to_mask(h).float()).to(drawn.dtype)
+        return m * drawn + (1 - m) * source, m

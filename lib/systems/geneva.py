@@ -96,9 +96,9 @@ class GeNeVASystem(GANSystem):
 
     warm_start_nets: tuple[str, ...] = ()   # nets besides G that `warm_start_draw` reads (on the device, not trained)
 
-    def warm_start_draw(self, nets, batch: dict, z: Tensor) -> tuple[Tensor, dict[str, tuple[float, Tensor]]]:
-        "G's images (B,3,S,S) of a collated batch of turns for the warm start, and the loss terms it adds: name -> (weight, value)."
-        return self.draw_batch(nets.G, batch, z), {}
+    def warm_start_draw(self, nets, batch: dict, z: Tensor) -> tuple[Tensor, Tensor | None, dict[str, tuple[float, Tensor]]]:
+        "G's images (B,3,S,S) of a collated batch of turns for the warm start, its drawing before a source blend (or None), and the loss terms it adds: name -> (weight, value)."
+        return self.draw_batch(nets.G, batch, z), None, {}
 
     def dialogue_inputs(self, G, text: Any, episodes: GeNeVAEpisodes, chunk: Sequence[int], device) -> dict:
         "The text of dialogues `chunk` (all of one length L), ready for `draw_turn`."
@@ -237,7 +237,7 @@ GENEVA_TRAIN_PRESETS = {
     # about 2 hours on one core each (bf16 on an AMX CPU), on tools/geneva_long.py's 6000-dialogue folder (cpu-long TIRG)
     "cpu-long": dict(steps=12_000, warm_start_steps=3000, warm_start="target", warm_start_lr=1e-3, eval_every=1000,
                      precision="bf16", channels_last=True,
-                     eval_dialogues=200, ckpt_every=250, model_overrides={"sn": False}),
+                     eval_dialogues=200, ckpt_every=250, model_overrides={"sn": False, "keep_source": True}),
     "paper": dict(model_preset="paper", steps=186_000, batch_size=64, r1_every=1, ema_decay=0.999, log_every=100,
                   eval_every=5000, eval_dialogues=1000, ckpt_every=2000, num_workers=4, warm_start_steps=0),
     "smoke": dict(steps=4, batch_size=4, log_every=2, eval_dialogues=2, strips=1, ckpt_every=2,
@@ -358,8 +358,10 @@ class WarmStart(GANSystem):
     def loss(self, phase, batch, nets, ctx):
         system = self.system
         source = system.noisy(batch["source"], ctx, "source-noise")
-        image, terms = system.warm_start_draw(nets, {**batch, "source": source}, ctx.randn(system.z_dim, stream="z"))
+        image, drawn, terms = system.warm_start_draw(nets, {**batch, "source": source}, ctx.randn(system.z_dim, stream="z"))
         l1 = F.l1_loss(image.float(), batch[self.toward])
+        if drawn is not None:   # keep_source: the drawing itself learns the whole image too, or the mask never opens
+            terms = {"drawn_l1": (1.0, F.l1_loss(drawn.float(), batch[self.toward])), **terms}
         loss = l1
         for weight, value in terms.values(): loss = loss + weight * value
         return loss, {"loss": loss, "l1": l1, **{k: v for k, (_, v) in terms.items()},

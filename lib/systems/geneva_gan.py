@@ -124,11 +124,11 @@ class GeNeVAGANSystem(GeNeVASystem):
 
     warm_start_nets = ("D",)   # the warm start reads c_t from the dialogue encoder, which lives in D
 
-    def warm_start_draw(self, nets, batch: dict, z: Tensor) -> tuple[Tensor, dict]:
-        "G's images (B,3,S,S) for the warm start, from c_t as phase G sees it (detached), and its KL weighted by `kl_weight`."
+    def warm_start_draw(self, nets, batch: dict, z: Tensor) -> tuple[Tensor, Tensor | None, dict]:
+        "G's images (B,3,S,S) for the warm start, from c_t as phase G sees it (detached), its drawing before the source blend (or None) and its KL weighted by `kl_weight`."
         with torch.no_grad(): c = self.condition(nets.D, batch)
         g = nets.G(z, c, batch["source"])
-        return g.image, {"kl": (self.kl_weight, kl_divergence(g.mu.float(), g.logvar.float(), reduction="mean"))}
+        return g.image, g.drawn, {"kl": (self.kl_weight, kl_divergence(g.mu.float(), g.logvar.float(), reduction="mean"))}
 
     def draw_batch(self, G, batch: dict, z: Tensor) -> Tensor:
         "Images (B,3,S,S) for a collated batch of turns, their conditions from the dialogue encoder in eval mode."

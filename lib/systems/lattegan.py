@@ -106,10 +106,10 @@ class LatteGANSystem(GeNeVASystem):
         "Images (B,3,S,S) for a collated batch of turns."
         return self.generate(G, batch, z).image
 
-    def warm_start_draw(self, nets, batch: dict, z: Tensor) -> tuple[Tensor, dict]:
-        "G's images (B,3,S,S) for the warm start and its KL term, weighted by `kl_weight`."
+    def warm_start_draw(self, nets, batch: dict, z: Tensor) -> tuple[Tensor, Tensor | None, dict]:
+        "G's images (B,3,S,S) for the warm start, its drawing before the source blend (`keep_source`; else None) and its KL term, weighted by `kl_weight`."
         g = self.generate(nets.G, batch, z)
-        return g.image, {"kl": (self.kl_weight, kl_divergence(g.mu.float(), g.logvar.float(), reduction="mean"))}
+        return g.image, g.drawn, {"kl": (self.kl_weight, kl_divergence(g.mu.float(), g.logvar.float(), reduction="mean"))}
 
     def dialogue_inputs(self, G, text: TurnEmbeddings, episodes: GeNeVAEpisodes, chunk: Sequence[int], device) -> dict:
         "The text of dialogues `chunk` (all of one length L): sentence (b,L,D), words (b,L,M,D), pad (b,L,M) True at padding."
