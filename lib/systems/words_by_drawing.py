@@ -41,7 +41,7 @@ __all__ = ['Editor', 'WBD_TRAIN_DEFAULTS', 'WBD_TRAIN_PRESETS', 'NEGATIVES', 'WB
            'attribute_scores', 'retrieval_metric', 'attributes_metric', 'imagenet_to_gan', 'gan_to_imagenet',
            'RenderedPictures', 'Drawer', 'DrawerSystem', 'SegmenterSystem', 'dissect', 'units_by_concept',
            'geodesic_region', 'matched_regions', 'named_concepts', 'ConceptEditor', 'editor_file', 'editor_scores',
-           'prepare_editor', 'load_editor', 'wbd_params', 'dataset_folder', 'build_system', 'prepare',
+           'prepare_editor', 'load_editor', 'unit_figure', 'wbd_params', 'dataset_folder', 'build_system', 'prepare',
            'train_words_by_drawing', 'main']
 
 # %% ../../nbs/79_systems.words_by_drawing.ipynb #ea6af101
@@ -394,6 +394,56 @@ def load_editor(p: dict, folder: Path) -> ConceptEditor:
     drawer.load_state_dict(state["drawer"]); segmenter.load_state_dict(state["segmenter"])
     units = units_by_concept(state["iou"].numpy(), p["edit_units"])
     return ConceptEditor(drawer.requires_grad_(False), segmenter.requires_grad_(False), units)
+
+# %% ../../nbs/79_systems.words_by_drawing.ipynb #9afdc032
+@torch.no_grad()
+def unit_figure(drawer: Drawer,
+                iou: np.ndarray,            # (1 + concepts, units) from `dissect`
+                pictures: torch.Tensor,     # (N, 3, R, R) in [-1, 1]: the pictures to look for each concept in
+                concepts: tuple[str, ...] = ("red", "cube", "metal", "large"),
+                k: int = 3,                 # units shown per concept
+                edit_units: int = 32,       # units switched off per concept
+                layer: str = "layer4",
+                quantile: float = 0.005):
+    "(figure, record): per concept its `k` best units over the drawing where they fire most, and that drawing with its `edit_units` best units off."
+    import matplotlib.pyplot as plt
+    from lib.data.geneva import tensor_to_image
+    from lib.metrics.dissection import activated_area, unit_thresholds
+    unknown = [c for c in concepts if c not in CONCEPTS]
+    if unknown: raise ValueError(f"concepts {unknown}: expected names from {CONCEPTS}")
+    drawer.eval()
+    target, acts = drawer.generator.get_submodule(layer), []
+    hook = target.register_forward_hook(lambda m, i, o: acts.append(o.detach().float()))
+    try: drawn = drawer(pictures)
+    finally: hook.remove()
+    act = acts[0]                                                       # (N, units, h, w)
+    R = pictures.shape[-1]
+    area = activated_area(act, unit_thresholds(act, quantile), (R, R))  # (N, units, R, R)
+    fig, axes = plt.subplots(len(concepts), k + 2, figsize=(1.8 * (k + 2), 1.95 * len(concepts)), squeeze=False)
+    record = {}
+    for row, concept in enumerate(concepts):
+        order = np.argsort(-iou[1 + CONCEPTS.index(concept)])
+        top, off = order[:k].tolist(), order[:edit_units].tolist()
+        i = int(act[:, top[0]].flatten(1).amax(1).argmax())             # the picture where the best unit fires most
+        region = F.max_pool2d(area[i, top].any(0).float()[None, None], 5, 1, 2)[0, 0]
+        with intervene(target, off, region): edited = drawer(pictures[i:i + 1])[0]
+        change = (edited - drawn[i]).abs().mean(0)
+        inside = float(change[region > 0].mean()) if (region > 0).any() else 0.0
+        outside = float(change[region == 0].mean()) if (region == 0).any() else 0.0
+        record[concept] = {"picture": i, "units": top, "iou": [round(float(iou[1 + CONCEPTS.index(concept), u]), 4) for u in top],
+                           "change_inside": round(inside, 4), "change_outside": round(outside, 4)}
+        base = tensor_to_image(drawn[i])
+        axes[row, 0].imshow(base); axes[row, 0].set_title(f"{concept}: drawing", fontsize=8)
+        for j, u in enumerate(top):
+            shown = (base * 0.35).astype(np.uint8)
+            fires = area[i, u].cpu().numpy()
+            shown[fires] = base[fires]
+            axes[row, 1 + j].imshow(shown)
+            axes[row, 1 + j].set_title(f"unit {u}, IoU {iou[1 + CONCEPTS.index(concept), u]:.2f}", fontsize=8)
+        axes[row, -1].imshow(tensor_to_image(edited)); axes[row, -1].set_title(f"{len(off)} units off", fontsize=8)
+    for ax in axes.flat: ax.set_xticks([]); ax.set_yticks([])
+    fig.tight_layout()
+    return fig, record
 
 # %% ../../nbs/79_systems.words_by_drawing.ipynb #cb398bab
 WBD_TRAIN_DEFAULTS = dict(
