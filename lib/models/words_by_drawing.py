@@ -23,7 +23,7 @@ __all__ = ['VGG16_LAYOUT', 'WBD_DEFAULTS', 'WBD_PRESETS', 'wbd_config', 'he_init
 # %% ../../nbs/39_models.words_by_drawing.ipynb #79650e8d
 VGG16_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)   # no last pool
 WBD_DEFAULTS = dict(embedding_dim=512, n_mels=40, audio_channels=(128, 256, 512, 512, 512, 512, 512),
-                    image_width=1.0, image_batch_norm=False, image_size=128)
+                    audio_batch_norm=False, image_width=1.0, image_batch_norm=False, image_size=128)
 WBD_PRESETS = {
     "paper": {},
     "cpu-demo": dict(embedding_dim=128, audio_channels=(32, 64, 128, 128, 128, 128, 128), image_width=0.25, image_size=64),
@@ -46,15 +46,18 @@ class AudioEncoder(nn.Module):
     """DAVEnet's audio network: spectrograms (B, n_mels, T) -> frame embeddings (B, D, T / 2^stages).
     `channels`: the 40×1 and 1×11 convolutions' widths, then one width per pooled 1×17 stage; D = `embedding_dim`."""
     def __init__(self, n_mels: int = 40, channels: tuple[int, ...] = (128, 256, 512, 512, 512, 512, 512),
-                 embedding_dim: int = 512):
+                 embedding_dim: int = 512,
+                 batch_norm: bool = False):   # a batch norm after each convolution (not the official model)
         super().__init__()
         if len(channels) < 3: raise ValueError(f"channels: expected the two stem widths and at least one stage, got {channels}")
         stem, stages = channels[:2], (*channels[2:], embedding_dim)
-        layers = [nn.BatchNorm2d(1), nn.Conv2d(1, stem[0], (n_mels, 1)), nn.ReLU(inplace=True),
-                  nn.Conv2d(stem[0], stem[1], (1, 11), padding=(0, 5)), nn.ReLU(inplace=True)]
+        norm = (lambda c: [nn.BatchNorm2d(c)]) if batch_norm else (lambda c: [])
+        layers = [nn.BatchNorm2d(1), nn.Conv2d(1, stem[0], (n_mels, 1)), *norm(stem[0]), nn.ReLU(inplace=True),
+                  nn.Conv2d(stem[0], stem[1], (1, 11), padding=(0, 5)), *norm(stem[1]), nn.ReLU(inplace=True)]
         c = stem[1]
         for out in stages:
-            layers += [nn.MaxPool2d((1, 3), (1, 2), (0, 1)), nn.Conv2d(c, out, (1, 17), padding=(0, 8)), nn.ReLU(inplace=True)]
+            layers += [nn.MaxPool2d((1, 3), (1, 2), (0, 1)), nn.Conv2d(c, out, (1, 17), padding=(0, 8)), *norm(out),
+                       nn.ReLU(inplace=True)]
             c = out
         self.net, self.n_mels, self.ratio = nn.Sequential(*layers), n_mels, 2 ** len(stages)
         he_init(self)
@@ -110,7 +113,7 @@ def similarity_matrix(images: Tensor,    # (Bi, D, H, W)
 def build(preset: str = "paper", image_weights: str | Path | None = None, **overrides) -> tuple[AudioEncoder, ImageEncoder]:
     "(audio encoder, image encoder) of a preset; `image_weights`: a local torchvision VGG-16 file for the picture side."
     cfg = wbd_config(preset, **overrides)
-    audio = AudioEncoder(cfg["n_mels"], tuple(cfg["audio_channels"]), cfg["embedding_dim"])
+    audio = AudioEncoder(cfg["n_mels"], tuple(cfg["audio_channels"]), cfg["embedding_dim"], cfg["audio_batch_norm"])
     image = ImageEncoder(cfg["embedding_dim"], cfg["image_width"], cfg["image_batch_norm"])
     if image_weights is not None:
         if cfg["image_width"] != 1.0 or cfg["image_batch_norm"]:
