@@ -250,10 +250,10 @@ class GeNeVAGenerator(nn.Module):
             h = torch.cat([h, self.image_encoder(source)], 1)
         for block in self.decoder: h = block(h, condition)
         h = F.leaky_relu(self.out_bn(h), 0.01)
-        drawn, mask = torch.tanh(self.to_rgb(h)), None
-        image = drawn
-        if self.blend is not None: image, mask = self.blend(h, drawn, source)
-        return GeNeVAGenOutput(image=image, mu=mu, logvar=logvar, mask=mask, drawn=drawn if mask is not None else None)
+        drawn = torch.tanh(self.to_rgb(h))
+        if self.blend is None: return GeNeVAGenOutput(image=drawn, mu=mu, logvar=logvar)
+        image, mask = self.blend(h, drawn, source)
+        return GeNeVAGenOutput(image=image, mu=mu, logvar=logvar, mask=mask, drawn=drawn)
 
 # %% ../../nbs/36_models.geneva_gan.ipynb #2a458742
 @dataclass

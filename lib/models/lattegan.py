@@ -356,10 +356,10 @@ class LatteGenerator(nn.Module):
         else: h, gate = self.latte(img, txt, words, word_mask)
         for block in self.decoder: h = block(h, sentence)  # (B, ch, S, S)
         h = F.relu(F.instance_norm(h))
-        drawn, mask = torch.tanh(self.to_rgb(h)), None
-        image = drawn
-        if self.blend is not None: image, mask = self.blend(h, drawn, source)
-        return LatteGenOutput(image=image, mu=mu, logvar=logvar, gate=gate, mask=mask, drawn=drawn if mask is not None else None)
+        drawn = torch.tanh(self.to_rgb(h))
+        if self.blend is None: return LatteGenOutput(image=drawn, mu=mu, logvar=logvar, gate=gate)
+        image, mask = self.blend(h, drawn, source)
+        return LatteGenOutput(image=image, mu=mu, logvar=logvar, gate=gate, mask=mask, drawn=drawn)
 
 # %% ../../nbs/35_models.lattegan.ipynb #fcd9507f
 @dataclass

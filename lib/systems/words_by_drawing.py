@@ -39,10 +39,10 @@ from ..train import TRAIN_RULES, Engine, Evaluate, GANSystem, Phase, TrainConfig
 __all__ = ['Editor', 'WBD_TRAIN_DEFAULTS', 'WBD_TRAIN_PRESETS', 'NEGATIVES', 'WBD_DATASETS', 'WBD_RULES', 'SpokenPictures',
            'RetrievalModel', 'WordsByDrawingSystem', 'embed_split', 'retrieval_scores', 'load_attribute_tests',
            'attribute_scores', 'retrieval_metric', 'attributes_metric', 'imagenet_to_gan', 'gan_to_imagenet',
-           'RenderedPictures', 'Drawer', 'DrawerSystem', 'SegmenterSystem', 'dissect', 'units_by_concept',
-           'geodesic_region', 'matched_regions', 'named_concepts', 'ConceptEditor', 'editor_file', 'editor_scores',
-           'prepare_editor', 'load_editor', 'unit_figure', 'wbd_params', 'dataset_folder', 'build_system', 'prepare',
-           'train_words_by_drawing', 'main']
+           'RenderedPictures', 'Drawer', 'DrawerSystem', 'SegmenterSystem', 'draw_recording', 'dissect',
+           'units_by_concept', 'geodesic_region', 'matched_regions', 'named_concepts', 'ConceptEditor', 'editor_file',
+           'editor_scores', 'prepare_editor', 'load_editor', 'unit_figure', 'wbd_params', 'dataset_folder',
+           'build_system', 'prepare', 'train_words_by_drawing', 'main']
 
 # %% ../../nbs/79_systems.words_by_drawing.ipynb #ea6af101
 class SpokenPictures(Dataset):
@@ -251,17 +251,23 @@ class SegmenterSystem(GANSystem):
         return loss, {"loss": loss}
 
 @torch.no_grad()
+def draw_recording(drawer: Drawer, pictures: torch.Tensor, layer: str = "layer4") -> tuple[torch.Tensor, torch.Tensor]:
+    "(the drawings of `pictures`, the generator's `layer` activations (N, units, h, w) while drawing them)."
+    acts = []
+    hook = drawer.generator.get_submodule(layer).register_forward_hook(lambda m, i, o: acts.append(o.detach().clone().float()))   # a copy: later layers may act in place
+    try: drawn = drawer(pictures)
+    finally: hook.remove()
+    return drawn, acts[0]
+
+@torch.no_grad()
 def dissect(drawer: Drawer, segmenter: ConceptSegmenter, data: Dataset, layer: str = "layer4",
             batch: int = 64, quantile: float = 0.005) -> np.ndarray:
     "IoU (1 + concepts, units) of each unit of `layer` with each concept the segmenter sees in the drawings of `data` (row 0: floor)."
     drawer.eval(); segmenter.eval()
     acts, labels = [], []
-    hook = drawer.generator.get_submodule(layer).register_forward_hook(lambda m, i, o: acts.append(o.detach().clone()))
-    try:
-        for s in range(0, len(data), batch):
-            pics = torch.stack([data[i]["picture"] for i in range(s, min(s + batch, len(data)))])
-            labels.append(to_concepts(segmenter.predict(drawer(pics))))
-    finally: hook.remove()
+    for s in range(0, len(data), batch):
+        drawn, a = draw_recording(drawer, torch.stack([data[i]["picture"] for i in range(s, min(s + batch, len(data)))]), layer)
+        acts.append(a); labels.append(to_concepts(segmenter.predict(drawn)))
     return unit_iou(torch.cat(acts), torch.cat(labels), LABEL_CATEGORY, len(CATEGORIES), quantile)
 
 def units_by_concept(iou: np.ndarray, k: int) -> dict[str, list[int]]:
@@ -412,25 +418,22 @@ def unit_figure(drawer: Drawer,
     unknown = [c for c in concepts if c not in CONCEPTS]
     if unknown: raise ValueError(f"concepts {unknown}: expected names from {CONCEPTS}")
     drawer.eval()
-    target, acts = drawer.generator.get_submodule(layer), []
-    hook = target.register_forward_hook(lambda m, i, o: acts.append(o.detach().float()))
-    try: drawn = drawer(pictures)
-    finally: hook.remove()
-    act = acts[0]                                                       # (N, units, h, w)
+    drawn, act = draw_recording(drawer, pictures, layer)                # act: (N, units, h, w)
     R = pictures.shape[-1]
     area = activated_area(act, unit_thresholds(act, quantile), (R, R))  # (N, units, R, R)
     fig, axes = plt.subplots(len(concepts), k + 2, figsize=(1.8 * (k + 2), 1.95 * len(concepts)), squeeze=False)
     record = {}
     for row, concept in enumerate(concepts):
-        order = np.argsort(-iou[1 + CONCEPTS.index(concept)])
+        scores = iou[1 + CONCEPTS.index(concept)]
+        order = np.argsort(-scores)
         top, off = order[:k].tolist(), order[:edit_units].tolist()
         i = int(act[:, top[0]].flatten(1).amax(1).argmax())             # the picture where the best unit fires most
         region = F.max_pool2d(area[i, top].any(0).float()[None, None], 5, 1, 2)[0, 0]
-        with intervene(target, off, region): edited = drawer(pictures[i:i + 1])[0]
+        with intervene(drawer.generator.get_submodule(layer), off, region): edited = drawer(pictures[i:i + 1])[0]
         change = (edited - drawn[i]).abs().mean(0)
         inside = float(change[region > 0].mean()) if (region > 0).any() else 0.0
         outside = float(change[region == 0].mean()) if (region == 0).any() else 0.0
-        record[concept] = {"picture": i, "units": top, "iou": [round(float(iou[1 + CONCEPTS.index(concept), u]), 4) for u in top],
+        record[concept] = {"picture": i, "units": top, "iou": [round(float(scores[u]), 4) for u in top],
                            "change_inside": round(inside, 4), "change_outside": round(outside, 4)}
         base = tensor_to_image(drawn[i])
         axes[row, 0].imshow(base); axes[row, 0].set_title(f"{concept}: drawing", fontsize=8)
@@ -439,7 +442,7 @@ def unit_figure(drawer: Drawer,
             fires = area[i, u].cpu().numpy()
             shown[fires] = base[fires]
             axes[row, 1 + j].imshow(shown)
-            axes[row, 1 + j].set_title(f"unit {u}, IoU {iou[1 + CONCEPTS.index(concept), u]:.2f}", fontsize=8)
+            axes[row, 1 + j].set_title(f"unit {u}, IoU {scores[u]:.2f}", fontsize=8)
         axes[row, -1].imshow(tensor_to_image(edited)); axes[row, -1].set_title(f"{len(off)} units off", fontsize=8)
     for ax in axes.flat: ax.set_xticks([]); ax.set_yticks([])
     fig.tight_layout()
