@@ -27,7 +27,7 @@ def test_notebooks_train_the_classifier_then_the_gan_on_two_processes_and_resume
     kept = places / "vgg16_classifier" / "cpu-demo-seed0.pt"
     info = json.loads(kept.with_suffix(".json").read_text())
     assert kept.exists() and info["steps"] == 4 and 0 <= info["val_accuracy"] <= 1
-    assert "on 2 process(es)" in (out / "vgg-classifier-cpu-demo-seed0" / "log.txt").read_text()
+    assert "on 2 process(es)" in (kept.parent / "cpu-demo-seed0-run" / "log.txt").read_text()   # its run, kept beside it
     common = dict(run_name="sp", out_root=out, preset="smoke", data_dir=places, num_processes=2, eval_every=2)
     papermill("train_semantic_pyramid.ipynb", tmp_path / "a.ipynb", steps=2, **common)
     papermill("train_semantic_pyramid.ipynb", tmp_path / "b.ipynb", steps=4, **common)   # the same run, longer: resumes

@@ -81,7 +81,7 @@ CLASSIFIER_RULES = {**TRAIN_RULES, "run_name": a_text(none=True), "out_root": a_
                     "model_preset": a_text(), "lr": a_number(gt=0)}
 
 def classifier_file(folder: str | Path, model_preset: str, seed: int) -> Path:
-    "Where a classifier trained here on `folder` is kept: `<folder>/vgg16_classifier/<preset>-seed<seed>.pt` (+ `.json`)."
+    "Where a classifier trained here on `folder` is kept: `<folder>/vgg16_classifier/<preset>-seed<seed>.pt` (+ `.json`, and the `-run` folder that trained it)."
     return Path(folder) / "vgg16_classifier" / f"{model_preset}-seed{seed}.pt"
 
 def make_classifier(model_preset: str, num_classes: int) -> VGG16Classifier:
@@ -113,9 +113,12 @@ def train_vgg_classifier(preset: str | None = "cpu-demo", **params) -> Path:
     train, val = Places365(folder, "train", S), Places365(folder, "val", S)
     torch.manual_seed(p["seed"])
     system = ClassifierSystem(make_classifier(p["model_preset"], train.num_classes), p["lr"])
-    run_name = p["run_name"] or f"vgg-classifier-{p['model_preset']}-seed{p['seed']}"
+    # unnamed, the training run sits beside the file it makes: a classifier for another folder (same preset and
+    # seed) must not resume this folder's finished run and keep its weights as its own
+    run = (RunDir(p["run_name"], root=p["out_root"]) if p["run_name"]
+           else RunDir(path.with_suffix("").name + "-run", root=path.parent))
     cfg = TrainConfig.from_params({**p, "sample_every": 0})
-    engine = Engine(system, train, RunDir(run_name, root=p["out_root"]), cfg, params={"preset": preset, **p, "data_dir": str(folder)}).fit()
+    engine = Engine(system, train, run, cfg, params={"preset": preset, **p, "data_dir": str(folder)}).fit()
     if not engine.accelerator.is_main_process: return path    # the main process scores and keeps it
     net = engine.nets["classifier"]
     info = {"val_accuracy": accuracy(net, val), "steps": engine.step, "model_preset": p["model_preset"],
