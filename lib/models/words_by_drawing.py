@@ -26,7 +26,8 @@ WBD_DEFAULTS = dict(embedding_dim=512, n_mels=40, audio_channels=(128, 256, 512,
                     audio_batch_norm=False, image_width=1.0, image_batch_norm=False, image_size=128)
 WBD_PRESETS = {
     "paper": {},
-    "cpu-demo": dict(embedding_dim=128, audio_channels=(32, 64, 128, 128, 128, 128, 128), image_width=0.25, image_size=64),
+    "cpu-demo": dict(embedding_dim=128, audio_channels=(32, 64, 128, 128, 128, 128, 128), image_width=0.25, image_size=64,
+                     audio_batch_norm=True, image_batch_norm=True),   # not official: see "batch norm" below
 }
 
 def wbd_config(preset: str = "paper", **overrides) -> dict:
