@@ -272,6 +272,7 @@ def test_navigation_links_the_reader_in(site):
     for page, picture in (("tutorials/draw_with_lattegan.html", "images/draw_app.png"),
                           ("tutorials/caption_to_image.html", "images/caption_app.png"),
                           ("tutorials/semantic_pyramid_editing.html", "images/pyramid_app.png"),
+                          ("tutorials/spoken_words.html", "images/spoken_app.png"),
                           ("data.geneva.html", "images/episode_browser.png")):
         assert f'src="{picture}"' in (site / page).read_text(), f"{page} does not show {picture}"
         assert (site / page).parent.joinpath(picture).is_file()

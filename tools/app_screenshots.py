@@ -4,6 +4,7 @@
     python tools/app_screenshots.py --attngan-run outputs/runs/attngan-main    # a trained AttnGAN run (caption app)
     python tools/app_screenshots.py --pastegan-run outputs/runs/pastegan-main  # a trained PasteGAN run (scene-graph app)
     python tools/app_screenshots.py --pyramid-run outputs/runs/semantic-pyramid # a trained Semantic Pyramid run (editing app)
+    python tools/app_screenshots.py --spoken-run outputs/runs/words-by-drawing  # a trained Learning Words by Drawing run
 
 Each app is opened as a reader opens it -- its notebook run with Run All Cells in JupyterLab in headless Chromium
 (tests/jupyterlab_browser.py, the harness of the widget tests) -- used a little, and its output area saved as a PNG:
@@ -14,7 +15,9 @@ Each app is opened as a reader opens it -- its notebook run with Run All Cells i
   second word's attention shown;
 - `nbs/tutorials/images/scene_graph_app.png`: the scene-graph tutorial on `--pastegan-run`, its first test graph drawn;
 - `nbs/tutorials/images/pyramid_app.png`: the editing tutorial on `--pyramid-run`, the first picture's middle
-  re-painted from `pool5`.
+  re-painted from `pool5`;
+- `nbs/tutorials/images/spoken_app.png`: the spoken-words tutorial on `--spoken-run`, the first validation caption's
+  second phrase chosen.
 
 The pictures are committed; run this again when an app's look changes (it takes about a minute).
 """
@@ -111,15 +114,37 @@ def pyramid_app(run: Path, folder: Path, out: Path) -> Path:
     return first_drawing("semantic_pyramid_editing", run, folder, out, "pyramid-app", "picture 0 (", "Other noise")
 
 
+def spoken_app(run: Path, folder: Path, out: Path) -> Path:
+    "The spoken-words tutorial on `run`, the first caption's second phrase chosen, its app saved to `out`."
+    notebook_with_parameters(ROOT / "nbs" / "tutorials" / "spoken_words.ipynb", folder / "spoken.ipynb",
+                             f"run = {str(run)!r}", replace=False)
+    from lib.apps.spoken import SpokenSession
+    first = SpokenSession.from_run(run).listen(0)
+    with notebook_in_lab(folder, "spoken.ipynb", "docs-spoken-app") as page:
+        page.open().run_all(timeout=600)
+        app = page.find(".jp-CodeCell .jp-OutputArea-output")[-1]
+        status = lambda: page.html_text(within=app)[-1]
+        page.wait(lambda: status().startswith("frames 0–"), "the whole caption's heat map", timeout=120)
+        if len(first.spans) > 1:
+            page.click(first.labels[1])
+            page.wait(lambda: status().startswith(f"frames {first.spans[1][0]}–"), f"the heat map of {first.labels[1]!r}")
+        page.screenshot("docs-spoken-app", of=app)   # checks the widgets are connected
+        page.scroll_to(app, "start")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        app.screenshot(str(out))
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, help="a trained LatteGAN run folder (e.g. the main job's)")
     ap.add_argument("--attngan-run", type=Path, help="a trained AttnGAN run folder (e.g. the AttnGAN main job's)")
     ap.add_argument("--pastegan-run", type=Path, help="a trained PasteGAN run folder (e.g. the PasteGAN main job's)")
     ap.add_argument("--pyramid-run", type=Path, help="a trained Semantic Pyramid run folder (e.g. its main job's)")
+    ap.add_argument("--spoken-run", type=Path, help="a trained Learning Words by Drawing run folder (e.g. its main job's)")
     args = ap.parse_args(argv)
-    if not (args.run or args.attngan_run or args.pastegan_run or args.pyramid_run):
-        ap.error("give --run, --attngan-run, --pastegan-run, --pyramid-run, or several")
+    if not (args.run or args.attngan_run or args.pastegan_run or args.pyramid_run or args.spoken_run):
+        ap.error("give --run, --attngan-run, --pastegan-run, --pyramid-run, --spoken-run, or several")
     if args.run:
         run = args.run.resolve()
         with tempfile.TemporaryDirectory() as d:
@@ -136,6 +161,9 @@ def main(argv=None):
     if args.pyramid_run:
         with tempfile.TemporaryDirectory() as d:
             print(pyramid_app(args.pyramid_run.resolve(), Path(d), ROOT / "nbs" / "tutorials" / "images" / "pyramid_app.png"))
+    if args.spoken_run:
+        with tempfile.TemporaryDirectory() as d:
+            print(spoken_app(args.spoken_run.resolve(), Path(d), ROOT / "nbs" / "tutorials" / "images" / "spoken_app.png"))
 
 
 if __name__ == "__main__":
