@@ -166,12 +166,15 @@ class VGG16Classifier(nn.Module):
     `pool1`…`pool5` (B,C_k,S/2^k,S/2^k), `fc7` (B,fc_dim) and `fc8` (B,num_classes)."""
     def __init__(self,
                  num_classes: int = 365,
-                 width: float = 1.0,        # scales every conv's channels (the CPU presets narrow the network)
+                 width: float | tuple[float, ...] = 1.0,   # scales the convs' channels: one factor, or one per stage
                  fc_dim: int = 4096,        # fc6 and fc7 units
                  grid: int = 7,             # pool5 is average-pooled to grid×grid before fc6 (224 px: already 7×7)
                  mean_bgr: tuple[float, float, float] = PLACES365_MEAN_BGR):
         super().__init__()
-        self.widths = tuple(max(8, round(w * width)) for w in VGG16_WIDTHS)
+        scales = tuple(width) if isinstance(width, (tuple, list)) else (width,) * len(VGG16_WIDTHS)
+        if len(scales) != len(VGG16_WIDTHS):
+            raise ValueError(f"width: expected one factor or one per stage ({len(VGG16_WIDTHS)}), got {width!r}")
+        self.widths = tuple(max(8, round(w * k)) for w, k in zip(VGG16_WIDTHS, scales))
         self.num_classes, self.fc_dim, self.grid = num_classes, fc_dim, grid
         c_in = 3
         for names, c in zip(VGG16_CONVS, self.widths):
@@ -243,6 +246,7 @@ def vgg16_places365(weights_path: str | Path) -> VGG16Classifier:
     "The Places365 VGG-16 from a local state dict in the Caffe names (or torchvision's), frozen, in eval mode; its sizes are read from the file."
     def build(state):   # the release's sizes, or those of a narrower VGG16Classifier saved by drawlab
         c5 = state["conv5_3.weight"].shape[0]
-        return VGG16Classifier(num_classes=state["fc8a.weight"].shape[0], width=state["conv1_1.weight"].shape[0] / 64,
+        width = tuple(state[f"conv{k + 1}_1.weight"].shape[0] / w for k, w in enumerate(VGG16_WIDTHS))
+        return VGG16Classifier(num_classes=state["fc8a.weight"].shape[0], width=width,
                                fc_dim=state["fc7.weight"].shape[0], grid=round((state["fc6.weight"].shape[1] / c5) ** 0.5))
     return load_pretrained(build, weights_path, "VGG-16 Places365", convert=lambda s: _places365_names(weights_path, s))

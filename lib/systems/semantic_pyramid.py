@@ -33,9 +33,10 @@ __all__ = ['PLACES_DATASETS', 'CLASSIFIER_DEFAULTS', 'CLASSIFIER_PRESETS', 'CLAS
            'SP_TRAIN_DEFAULTS', 'SP_TRAIN_PRESETS', 'SP_RULES', 'places_dataset_folder', 'ClassifierSystem',
            'classifier_file', 'make_classifier', 'accuracy', 'train_vgg_classifier', 'load_classifier',
            'SemanticPyramidSystem', 'standing_generator', 'only', 'draw_from_levels', 'PooledFeatures',
-           'perceptual_distance', 'level_scores', 'pyramid_levels_metric', 'sp_params', 'prepare_classifiers',
-           'build_system', 'prepare', 'train_semantic_pyramid', 'load_semantic_pyramid', 'level_figure', 'main',
-           'region_map', 'edit_masks', 'repaint', 'paste', 'blank', 'inpaint', 'composite', 'relabel', 'grid_figure']
+           'perceptual_distance', 'level_scores', 'pyramid_levels_metric', 'invert_level', 'sp_params',
+           'prepare_classifiers', 'build_system', 'prepare', 'train_semantic_pyramid', 'load_semantic_pyramid',
+           'level_figure', 'main', 'region_map', 'edit_masks', 'repaint', 'paste', 'blank', 'inpaint', 'composite',
+           'relabel', 'grid_figure']
 
 # %% ../../nbs/78_systems.semantic_pyramid.ipynb #24cedcb9
 PLACES_DATASETS = ("synthetic-places", "places365")
@@ -305,6 +306,27 @@ def pyramid_levels_metric(engine) -> dict:
     s = engine.system
     G = engine.ema.module if engine.ema is not None else engine.nets["G"]
     return level_scores(s, standing_generator(s, G), s.eval_items, s.evaluator, s.eval_images, fid_weights=s.fid_weights)
+
+# %% ../../nbs/78_systems.semantic_pyramid.ipynb #03cac803
+def invert_level(classifier: VGG16Classifier,
+                 pictures: torch.Tensor,    # (B,3,S,S) in [-1, 1]
+                 level: str,                # a pyramid level, `pool1` … `fc8`
+                 steps: int = 300, lr: float = 0.05,
+                 pooled: bool = True,       # the generator's loss (2×2 max-pooled, `semantic_reconstruction_loss`), else plain L1
+                 ) -> dict:
+    "Pictures recovered from `pictures`' `level` alone by descent on their pixels: `pictures`, `level_loss` left, `pix_L1` to the sources."
+    classifier = classifier.eval()
+    with torch.no_grad(): target = classifier.pyramid(pictures, level)[level]
+    mask = {level: torch.ones(len(pictures), 1, *target.shape[2:], device=pictures.device)}
+    u = torch.zeros_like(pictures, requires_grad=True)     # tanh(u): pictures in (-1, 1), grey to start
+    opt = torch.optim.Adam([u], lr)
+    for _ in range(steps):
+        found = classifier.pyramid(torch.tanh(u), level)[level]
+        loss = (semantic_reconstruction_loss({level: target}, {level: found}, mask) if pooled
+                else (found - target).abs().mean() / target.abs().mean().clamp_min(1e-8))
+        opt.zero_grad(); loss.backward(); opt.step()
+    with torch.no_grad(): recovered = torch.tanh(u)
+    return {"pictures": recovered, "level_loss": float(loss.detach()), "pix_L1": float((recovered - pictures).abs().mean())}
 
 # %% ../../nbs/78_systems.semantic_pyramid.ipynb #c360712e
 SP_TRAIN_DEFAULTS = dict(
