@@ -13,7 +13,8 @@ What is derived, and from where:
 - presets: the keys of the preset dicts the system names, read from the imported code;
 - figure on synthetic data and its floor: the last evaluation of the system's headline series in its committed
   summary `nbs/results/*.json` (`HEADLINES`: GeNeVA's F1/RSIM with the copy-previous score; AttnGAN's R-precision
-  with the caption-blind generator's; PasteGAN's object accuracy and FD_cls with the sg2im baseline's);
+  with the caption-blind generator's; PasteGAN's object accuracy and FD_cls with the sg2im baseline's; Semantic
+  Pyramid's FD_cls at pool1 and fc8 with real pictures'; Learning Words by Drawing's recall@10 both ways with chance);
 - official data: the reader the system names, when it is importable; official weights: `lib.models.<module>.load_official`.
 
 What cannot be derived (the paper, its figure, the planned notebooks, which results file holds which run) is the small
@@ -81,8 +82,10 @@ SYSTEMS = [
          data_reader=("lib.data.places:Places365", "Places365-Standard easy format")),
     dict(name="Learning Words by Drawing", module="words_by_drawing", paper="Surís et al., CVPR 2019", paper_figure=None,
          notebooks=("16_data.audio_clevr", "24_synth.speech", "25_synth.audio_clevr", "30_nn.intervention", "39_models.progan",
-                    "39_models.segmenter", "64_metrics.dissection", "65_metrics.retrieval"),
+                    "39_models.segmenter", "64_metrics.dissection", "65_metrics.retrieval", "84_apps.spoken",
+                    "results_words_by_drawing"),
          presets={"train": "lib.systems.words_by_drawing:WBD_TRAIN_PRESETS", "model": "lib.models.words_by_drawing:WBD_PRESETS"},
+         results=(("words_by_drawing.json", None),), headline="retrieval",
          data_reader=("lib.data.audio_clevr:AudioCLEVR", "audio_clevrgan name lists, WAV, noise rows, rendered scenes")),
 ]
 # How a summary holds a system's headline figure: the series of evaluations (a list in the summary), the metrics
@@ -91,7 +94,10 @@ HEADLINES = {
     "geneva": dict(series="geneva", metrics=("F1", "RSIM"), floor_key="copy_previous", floor="copy previous"),
     "rprecision": dict(series="rprecision", metrics=("R",), floor_prefix="blind_", floor="caption-blind"),
     "scenes": dict(series="scenes", metrics=("obj_acc", "FD_cls"), floor_key="baseline", floor="sg2im, no crops"),
-    "pyramid": dict(series="pyramid_levels", metrics=("FD_cls@pool1", "FD_cls@fc8"), floor_key="real", floor="real pictures"),
+    "pyramid": dict(series="pyramid_levels", metrics=("FD_cls@pool1", "FD_cls@fc8"), floor_key="real", floor="real pictures",
+                    items="validation pictures"),
+    "retrieval": dict(series="retrieval", metrics=("audio_to_image@10", "image_to_audio@10"), floor_key="chance", floor="chance",
+                      items="validation pairs"),
 }
 
 
@@ -163,6 +169,7 @@ def figures_of(sys_: dict) -> list[dict]:
         params = run.get("params") or {}
         out.append(dict(file=f"nbs/results/{file}", label=name, step=last["step"], metrics=h["metrics"],
                         dialogues=params.get("eval_dialogues"), images=last.get("n") if "eval_dialogues" not in params else None,
+                        items=h.get("items", "test pictures"),
                         value={k: last[k] for k in h["metrics"]}, floor=floor_of(run, last, h), floor_name=h["floor"],
                         seeds=len(seeds) if spread else None, over_seeds=spread))
     return out
@@ -218,7 +225,7 @@ def status_markdown(rows: list[dict] | None = None) -> str:
         figs = [(" · ".join(f"{k} {m:.3f} ± {sd:.3f}" for k, (m, sd) in f["over_seeds"].items()) + f" over {f['seeds']} seeds"
                  if f.get("over_seeds") else _scores(f["value"]))
                 + f" at step {f['step']:,}" + (f", {f['dialogues']} dialogues" if f["dialogues"] else "")
-                + (f", {f['images']} test pictures" if f.get("images") else "")
+                + (f", {f['images']} {f['items']}" if f.get("images") else "")
                 + f" (`{Path(f['file']).name}`)" for f in r["figures"]]
         floors = [f"{f['floor_name']}: {_scores(f['floor'])} (`{Path(f['file']).name}`)" if f["floor"] else "—"
                   for f in r["figures"]]
