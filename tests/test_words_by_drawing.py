@@ -75,3 +75,25 @@ def test_bad_input_is_named_before_any_work(tmp_path):
         train_words_by_drawing("smoke", dataset="audio_clevrgan_synth", data_dir=str(tmp_path / "empty"), out_root=tmp_path,
                                run_name="x", progress=False)
     assert not (tmp_path / "x").exists()
+
+
+def test_attribute_forms_tool_reproduces_the_runs_own_attribute_tests(tmp_path, data_root):
+    "tools/wbd_attribute_forms.py: its `word` form is the test the run reports, so its shares equal the run's last evaluation."
+    import subprocess
+    import sys
+    from pathlib import Path
+    from lib.systems.words_by_drawing import train_words_by_drawing
+    train_words_by_drawing("smoke", run_name="forms", data_dir=str(data_root), out_root=tmp_path, progress=False,
+                           steps=2, eval_every=2)
+    run, table = tmp_path / "forms", tmp_path / "forms.json"
+    root = Path(__file__).resolve().parents[1]
+    p = subprocess.run([sys.executable, str(root / "tools" / "wbd_attribute_forms.py"), str(run), "--json", str(table),
+                        "--threads", "1"], capture_output=True, text=True, cwd=root)
+    assert p.returncode == 0, p.stderr
+    forms = json.loads(table.read_text())[run.name]
+    reported = evals(run, "attributes")[-1]
+    assert set(forms) == {"word", "phrase", "caption"}
+    for c in ("color", "shape", "material", "size"):
+        assert forms["word"][c] == round(reported[c], 3), c
+        assert 0 <= forms["phrase"][c] <= 1 and 0 <= forms["caption"][c] <= 1
+    assert "caption" in p.stdout and "phrase" in p.stdout

@@ -1,0 +1,87 @@
+"""Does a Learning Words by Drawing model know an attribute, or only not from one word? The attribute tests of the
+run's dataset folder asked in three spoken forms: the word said three times (the tests the runs report, from
+`repetition_audios/`), the tested object's phrase ('a large red metal cube', every attribute named), and the whole
+scene's caption with the named value ('there is a small blue metal cube and a large red metal cube'). The phrase and
+caption are spoken here by one espeak-ng voice (en-us, 150 words a minute), read as the training captions are.
+
+    python tools/wbd_attribute_forms.py outputs/runs/words-by-drawing [more runs] [--json out.json]
+
+Per run and form: the share of tests where the spoken form scores the picture with the named value highest, per
+attribute and their mean (chance 1/8, 1/3, 1/2, 1/2). About 40 s a run on 2 threads (400 tests, 800 utterances).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lib.apps.spoken import SpokenSession  # noqa: E402
+from lib.core import read_json, write_json  # noqa: E402
+from lib.data.audio_clevr import SAMPLE_RATE, load_picture, log_mel, read_wav  # noqa: E402
+from lib.models.words_by_drawing import similarity_matrix, valid_frames  # noqa: E402
+from lib.synth.audio_clevr import CATEGORIES, read_attribute_tests, repetition_text  # noqa: E402
+from lib.synth.speech import Voice, speak  # noqa: E402
+
+FORMS = ("word", "phrase", "caption")
+VOICE = Voice("en-us", 150, 50)
+
+
+def described(objects: list[dict]) -> list[str]:
+    "Each object's phrase with every attribute, in CLEVR's order."
+    return ["a " + " ".join(o[a] for a in ("size", "color", "material", "shape")) for o in objects]
+
+
+def texts_of(test: dict) -> dict[str, str]:
+    "What each form says for one test record of `attribute_tests/index.json`."
+    objects = [dict(o) for o in test["objects"]]
+    objects[test["object"]][test["category"]] = test["named"]
+    phrases = described(objects)
+    return {"word": repetition_text(test["named"]), "phrase": phrases[test["object"]],
+            "caption": "there is " + " and ".join(phrases)}
+
+
+@torch.no_grad()
+def form_scores(run: Path) -> dict[str, dict[str, float]]:
+    "Per form, the share of right answers per attribute and their mean."
+    session = SpokenSession.from_run(run)
+    model, folder = session.model.eval(), Path(session.folder)
+    records, tests = read_json(folder / "attribute_tests" / "index.json"), read_attribute_tests(folder)
+    right = {f: {c: [] for c in CATEGORIES} for f in FORMS}
+    for record, test in zip(records, tests):
+        cells = model.image(torch.stack([load_picture(p, session.image_size) for p in test["pictures"]]))
+        for form, text in texts_of(record).items():
+            mel = (log_mel(*read_wav(test["audio"])) if form == "word"     # the file the runs' own tests read
+                   else log_mel(speak(text, VOICE, SAMPLE_RATE).astype(np.float32) / 32768, SAMPLE_RATE))
+            frames, n = model.audio(mel[None]), valid_frames(torch.tensor([mel.shape[1]]), model.audio.ratio)
+            s = similarity_matrix(cells, frames, n)[:, 0]
+            right[form][record["category"]].append(float(s.argmax() == test["answer"]))
+    out = {}
+    for form, per in right.items():
+        out[form] = {c: round(float(np.mean(v)), 3) for c, v in per.items() if v}
+        out[form]["mean"] = round(float(np.mean(list(out[form].values()))), 3)
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="Learning Words by Drawing run folders")
+    ap.add_argument("--json", type=Path, help="also write the table here")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    table = {}
+    print(f"{'run':28s} {'form':8s} " + " ".join(f"{c:>8s}" for c in (*CATEGORIES, "mean")))
+    for run in args.runs:
+        table[run.name] = form_scores(run)
+        for form, row in table[run.name].items():
+            print(f"{run.name:28s} {form:8s} " + " ".join(f"{row[c]:8.3f}" for c in (*CATEGORIES, "mean")))
+    if args.json: write_json(args.json, table)
+
+
+if __name__ == "__main__":
+    main()
