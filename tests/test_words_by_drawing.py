@@ -92,7 +92,7 @@ def test_attribute_forms_tool_reproduces_the_runs_own_attribute_tests(tmp_path, 
     assert p.returncode == 0, p.stderr
     forms = json.loads(table.read_text())[run.name]
     reported = evals(run, "attributes")[-1]
-    assert set(forms) == {"word", "phrase", "caption"}
+    assert set(forms) == {"word", "phrase", "caption", "run"} and forms["run"]["recipe"]["steps"] == 2
     for c in ("color", "shape", "material", "size"):
         assert forms["word"][c] == round(reported[c], 3), c
         assert 0 <= forms["phrase"][c] <= 1 and 0 <= forms["caption"][c] <= 1

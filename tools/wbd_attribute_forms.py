@@ -7,7 +7,8 @@ caption are spoken here by one espeak-ng voice (en-us, 150 words a minute), read
     python tools/wbd_attribute_forms.py outputs/runs/words-by-drawing [more runs] [--json out.json]
 
 Per run and form: the share of tests where the spoken form scores the picture with the named value highest, per
-attribute and their mean (chance 1/8, 1/3, 1/2, 1/2). About 40 s a run on 2 threads (400 tests, 800 utterances).
+attribute and their mean (chance 1/8, 1/3, 1/2, 1/2); with `--json`, also each run's recipe and its last reported
+recall@10 and attribute mean. The forms are scored on the run's newest checkpoint. About 40 s a run on 2 threads (400 tests, 800 utterances).
 """
 from __future__ import annotations
 
@@ -67,6 +68,20 @@ def form_scores(run: Path) -> dict[str, dict[str, float]]:
     return out
 
 
+RECIPE = ("negatives", "steps", "lr", "optimizer", "impostors", "model_overrides", "edit_units", "seed")
+
+
+def run_record(run: Path) -> dict:
+    "What the table needs of a run besides the forms: its recipe, and its last recall@10 and attribute mean (as it reported them)."
+    params = read_json(run / "params.json")
+    evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"eval"' in line]
+    last = {e["metric"]: e for e in evals}
+    r, a = last.get("retrieval", {}), last.get("attributes", {})
+    return {"recipe": {k: params.get(k) for k in RECIPE}, "evaluated_step": r.get("step"),
+            "recall@10": [round(r[k], 3) for k in ("audio_to_image@10", "image_to_audio@10") if k in r],
+            "attribute_mean": round(a["mean"], 3) if "mean" in a else None}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path, help="Learning Words by Drawing run folders")
@@ -77,8 +92,9 @@ def main(argv=None):
     table = {}
     print(f"{'run':28s} {'form':8s} " + " ".join(f"{c:>8s}" for c in (*CATEGORIES, "mean")))
     for run in args.runs:
-        table[run.name] = form_scores(run)
-        for form, row in table[run.name].items():
+        table[run.name] = {**form_scores(run), "run": run_record(run)}
+        for form in FORMS:
+            row = table[run.name][form]
             print(f"{run.name:28s} {form:8s} " + " ".join(f"{row[c]:8.3f}" for c in (*CATEGORIES, "mean")))
     if args.json: write_json(args.json, table)
 
