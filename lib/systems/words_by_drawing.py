@@ -362,6 +362,7 @@ def prepare_editor(p: dict, folder: Path, log=print) -> dict:
     path = editor_file(folder, p)
     if path.exists(): return read_json(path.with_suffix(".json"))
     size = wbd_config(p["model_preset"], **p["model_overrides"])["image_size"]
+    torch.manual_seed(p["seed"])   # before the nets: their first weights are part of what `seed` decides
     drawer, D, segmenter = _editor_nets(p)
     if drawer.generator.resolution != size:
         raise ValueError(f"model_preset {p['model_preset']!r}: the retrieval model reads {size} px, the drawing network draws {drawer.generator.resolution}")
@@ -373,7 +374,6 @@ def prepare_editor(p: dict, folder: Path, log=print) -> dict:
     # preset and seed, never from another folder's runs that happen to share a run name
     name = path.with_suffix("").name
     if log: log(f"training the drawing network ({p['drawer_steps']} steps) and the segmenter ({p['segmenter_steps']}) on {len(train)} rendered pictures")
-    torch.manual_seed(p["seed"])
     Engine(DrawerSystem(drawer, D, adversarial=p["drawer_adversarial"]), train, RunDir(f"{name}-drawer", root=path.parent),
            TrainConfig(steps=p["drawer_steps"], ckpt_every=max(p["drawer_steps"] // 4, 1), **common),
            params={"data_dir": str(folder), "adversarial": p["drawer_adversarial"]}).fit()
