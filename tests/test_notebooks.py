@@ -23,7 +23,8 @@ def test_notebook_cells(nb, tmp_path):
 
 def papermill(nb, out, cwd=ROOT / "nbs", **params):
     args = [str(BIN / "papermill"), str(ROOT / "nbs" / nb), str(out), "-k", "drawlab", "--cwd", str(cwd)]
-    for k, v in params.items(): args += ["-p", k, str(v)]
+    for k, v in params.items():   # lists and dicts as YAML (-p would hand the notebook their text)
+        args += ["-y", json.dumps({k: v})] if isinstance(v, (list, dict)) else ["-p", k, str(v)]
     return run(args, timeout=900)
 
 

@@ -22,13 +22,15 @@ def evals(run) -> list[dict]:
 
 def test_notebooks_train_the_classifier_then_the_gan_on_two_processes_and_resume(tmp_path, places):
     out = tmp_path / "runs"
+    wide = [1, 0.25, 0.25, 0.25, 0.25]   # VGG-16's 64 channels in the first stage, the preset's quarter after
     papermill("train_vgg_classifier.ipynb", tmp_path / "c.ipynb", preset="smoke", data_dir=places, out_root=out,
-              num_processes=2)
-    kept = places / "vgg16_classifier" / "cpu-demo-seed0.pt"
+              num_processes=2, classifier_width=wide)
+    kept = places / "vgg16_classifier" / "cpu-demo-w1-0.25-0.25-0.25-0.25-seed0.pt"
     info = json.loads(kept.with_suffix(".json").read_text())
-    assert kept.exists() and info["steps"] == 4 and 0 <= info["val_accuracy"] <= 1
-    assert "on 2 process(es)" in (kept.parent / "cpu-demo-seed0-run" / "log.txt").read_text()   # its run, kept beside it
-    common = dict(run_name="sp", out_root=out, preset="smoke", data_dir=places, num_processes=2, eval_every=2)
+    assert kept.exists() and info["steps"] == 4 and 0 <= info["val_accuracy"] <= 1 and info["widths"][0] == 64
+    assert "on 2 process(es)" in (kept.with_name(kept.stem + "-run") / "log.txt").read_text()   # its run, kept beside it
+    common = dict(run_name="sp", out_root=out, preset="smoke", data_dir=places, num_processes=2, eval_every=2,
+                  classifier_width=wide)
     papermill("train_semantic_pyramid.ipynb", tmp_path / "a.ipynb", steps=2, **common)
     papermill("train_semantic_pyramid.ipynb", tmp_path / "b.ipynb", steps=4, **common)   # the same run, longer: resumes
     run = out / "sp"
@@ -39,7 +41,8 @@ def test_notebooks_train_the_classifier_then_the_gan_on_two_processes_and_resume
     levels = ("pool1", "pool2", "pool3", "pool4", "pool5", "fc7", "fc8")
     assert {f"{m}@{k}" for m in ("feat_L1", "pix_L1", "FD_cls") for k in levels} | {"real_FD_cls"} <= set(final)
     params = json.loads((run / "params.json").read_text())
-    assert params["classifier"].startswith(f"trained here: {kept}") and "seed1" in params["evaluation_space"]
+    # G reads the wide classifier trained above; the evaluation classifier keeps the preset's width
+    assert params["classifier"].startswith(f"trained here: {kept}") and "cpu-demo-seed1.pt" in params["evaluation_space"]
     assert (run / "samples" / "levels.png").exists()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -16,8 +17,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
 
-from ..core import (RunDir, a_dict, a_number, a_path, a_text, an_int, atomic_torch_save, check_params, cli, data_root,
-                      make_config, one_of, safe_torch_load, write_json)
+from ..core import (Rule, RunDir, a_dict, a_list, a_number, a_path, a_text, an_int, atomic_torch_save, check_params, cli,
+                      data_root, make_config, one_of, safe_torch_load, write_json)
 from ..data.places import PLACES_FOLDER, Places365, places_folder
 from ..losses import diversity_loss, lsgan_d_loss, lsgan_g_loss, semantic_reconstruction_loss
 from ..metrics import register_metric
@@ -29,7 +30,7 @@ from ..synth.places import make_places
 from ..train import TRAIN_RULES, Engine, Evaluate, GANSystem, Phase, TrainConfig
 
 # %% auto #0
-__all__ = ['PLACES_DATASETS', 'CLASSIFIER_DEFAULTS', 'CLASSIFIER_PRESETS', 'CLASSIFIER_RULES', 'LOSS_WEIGHTS',
+__all__ = ['PLACES_DATASETS', 'A_WIDTH', 'CLASSIFIER_DEFAULTS', 'CLASSIFIER_PRESETS', 'CLASSIFIER_RULES', 'LOSS_WEIGHTS',
            'SP_TRAIN_DEFAULTS', 'SP_TRAIN_PRESETS', 'SP_RULES', 'places_dataset_folder', 'ClassifierSystem',
            'classifier_file', 'make_classifier', 'accuracy', 'train_vgg_classifier', 'load_classifier',
            'SemanticPyramidSystem', 'standing_generator', 'only', 'draw_from_levels', 'PooledFeatures',
@@ -72,21 +73,29 @@ class ClassifierSystem(GANSystem):
         loss = F.cross_entropy(logits, y)
         return loss, {"loss": loss, "accuracy": (logits.argmax(1) == y).float().mean()}
 
+# a classifier's channels: None (the preset's), one factor of VGG-16's, or one factor per stage
+A_WIDTH = Rule("None, a factor > 0 of VGG-16's channels, or a list of 5 (one per stage)",
+               lambda v: v is None or a_number(gt=0).ok(v) or a_list(a_number(gt=0), 5).ok(v))
 CLASSIFIER_DEFAULTS = dict(run_name=None, out_root=None, dataset="synthetic-places", data_dir=None, synthetic_per_class=200,
                            model_preset="cpu-demo", steps=600, batch_size=32, lr=3e-4, precision="auto", seed=0,
                            log_every=50, ckpt_every=200, keep_ckpts=2, resume="latest", num_workers=0, progress=True,
-                           time_limit_s=None)
+                           time_limit_s=None, classifier_width=None)
 CLASSIFIER_PRESETS = {"cpu-demo": {}, "smoke": dict(steps=4, batch_size=4, synthetic_per_class=5, log_every=2, ckpt_every=2)}
 CLASSIFIER_RULES = {**TRAIN_RULES, "run_name": a_text(none=True), "out_root": a_path(none=True),
                     "dataset": one_of(*PLACES_DATASETS), "data_dir": a_path(none=True), "synthetic_per_class": an_int(ge=5),
-                    "model_preset": a_text(), "lr": a_number(gt=0)}
+                    "model_preset": a_text(), "lr": a_number(gt=0), "classifier_width": A_WIDTH}
 
-def classifier_file(folder: str | Path, model_preset: str, seed: int) -> Path:
-    "Where a classifier trained here on `folder` is kept: `<folder>/vgg16_classifier/<preset>-seed<seed>.pt` (+ `.json`, and the `-run` folder that trained it)."
-    return Path(folder) / "vgg16_classifier" / f"{model_preset}-seed{seed}.pt"
+def classifier_file(folder: str | Path, model_preset: str, seed: int,
+                    width: float | Sequence[float] | None = None) -> Path:
+    """Where a classifier trained here on `folder` is kept: `<folder>/vgg16_classifier/<preset>-seed<seed>.pt` (+ `.json`,
+    and the `-run` folder that trained it); a `width` other than the preset's adds it: `<preset>-w1-0.25-…-seed<seed>.pt`."""
+    tag = "" if width is None else "-w" + "-".join(f"{w:g}" for w in (width if isinstance(width, (list, tuple)) else [width]))
+    return Path(folder) / "vgg16_classifier" / f"{model_preset}{tag}-seed{seed}.pt"
 
-def make_classifier(model_preset: str, num_classes: int) -> VGG16Classifier:
-    return VGG16Classifier(num_classes, **sp_config(model_preset)["classifier"])
+def make_classifier(model_preset: str, num_classes: int, width: float | Sequence[float] | None = None) -> VGG16Classifier:
+    "The preset's `VGG16Classifier`; `width` (one factor, or one per stage) instead of the preset's when given."
+    cfg = sp_config(model_preset)["classifier"]
+    return VGG16Classifier(num_classes, **{**cfg, **({} if width is None else {"width": width})})
 
 @torch.no_grad()
 def accuracy(classifier: nn.Module, data: Dataset, batch: int = 64) -> float:
@@ -108,12 +117,12 @@ def train_vgg_classifier(preset: str | None = "cpu-demo", **params) -> Path:
     check_params(p, CLASSIFIER_RULES, "the classifier parameters")
     sp_config(p["model_preset"])   # a known preset, before anything is made
     folder = places_dataset_folder(p["dataset"], p["data_dir"], p["synthetic_per_class"], p["seed"])
-    path = classifier_file(folder, p["model_preset"], p["seed"])
+    path = classifier_file(folder, p["model_preset"], p["seed"], p["classifier_width"])
     if path.exists(): return path
     S = sp_config(p["model_preset"])["image_size"]
     train, val = Places365(folder, "train", S), Places365(folder, "val", S)
     torch.manual_seed(p["seed"])
-    system = ClassifierSystem(make_classifier(p["model_preset"], train.num_classes), p["lr"])
+    system = ClassifierSystem(make_classifier(p["model_preset"], train.num_classes, p["classifier_width"]), p["lr"])
     # unnamed, the training run sits beside the file it makes: a classifier for another folder (same preset and
     # seed) must not resume this folder's finished run and keep its weights as its own
     run = (RunDir(p["run_name"], root=p["out_root"]) if p["run_name"]
@@ -123,19 +132,20 @@ def train_vgg_classifier(preset: str | None = "cpu-demo", **params) -> Path:
     if not engine.accelerator.is_main_process: return path    # the main process scores and keeps it
     net = engine.nets["classifier"]
     info = {"val_accuracy": accuracy(net, val), "steps": engine.step, "model_preset": p["model_preset"],
-            "classes": train.classes, "image_size": S, "seed": p["seed"], "run": str(engine.run.path),
+            "widths": list(net.widths), "classes": train.classes, "image_size": S, "seed": p["seed"], "run": str(engine.run.path),
             "made_by": "lib.systems.semantic_pyramid.train_vgg_classifier"}
     write_json(path.with_suffix(".json"), info)
     atomic_torch_save(net.state_dict(), path)                 # last: its presence says the classifier is complete
     return path
 
-def load_classifier(path: str | Path, model_preset: str, num_classes: int) -> VGG16Classifier:
-    "A classifier kept by `train_vgg_classifier`, frozen, in eval mode."
-    net = make_classifier(model_preset, num_classes)
+def load_classifier(path: str | Path, model_preset: str, num_classes: int,
+                    width: float | Sequence[float] | None = None) -> VGG16Classifier:
+    "A classifier kept by `train_vgg_classifier` (of that `width`, if not the preset's), frozen, in eval mode."
+    net = make_classifier(model_preset, num_classes, width)
     state = safe_torch_load(path)
     try: net.load_state_dict(state)
     except RuntimeError as e:
-        raise ValueError(f"{path}: not a {model_preset} VGG16Classifier of {num_classes} classes ({str(e)[:200]})") from None
+        raise ValueError(f"{path}: not a {model_preset} VGG16Classifier of {num_classes} classes and channels {net.widths} ({str(e)[:200]})") from None
     return net.eval().requires_grad_(False)
 
 # %% ../../nbs/78_systems.semantic_pyramid.ipynb #e100038a
@@ -332,7 +342,7 @@ def invert_level(classifier: VGG16Classifier,
 SP_TRAIN_DEFAULTS = dict(
     run_name="semantic-pyramid", out_root=None, dataset="synthetic-places", data_dir=None, synthetic_per_class=200,
     model_preset="cpu-demo", model_overrides={}, vgg16_weights=None, classifier_steps=600, eval_classifier_steps=300,
-    fid_weights=None, loss_weights={}, p_spatial=0.3, standing_passes=16, steps=1200, batch_size=16, lr=1e-4, beta1=0.0,
+    classifier_width=None, fid_weights=None, loss_weights={}, p_spatial=0.3, standing_passes=16, steps=1200, batch_size=16, lr=1e-4, beta1=0.0,
     ema_decay=0.99,
     precision="auto", seed=0, log_every=25, sample_every=400, eval_every=400, eval_images=400, ckpt_every=200,
     keep_ckpts=3, resume="latest", num_workers=0, progress=True, time_limit_s=None)
@@ -349,7 +359,7 @@ SP_TRAIN_PRESETS = {
 SP_RULES = {**TRAIN_RULES, "run_name": a_text(), "out_root": a_path(none=True), "dataset": one_of(*PLACES_DATASETS),
             "data_dir": a_path(none=True), "synthetic_per_class": an_int(ge=5), "model_preset": a_text(),
             "model_overrides": a_dict(), "vgg16_weights": a_path(none=True), "classifier_steps": an_int(ge=1),
-            "eval_classifier_steps": an_int(ge=1), "fid_weights": a_path(none=True), "loss_weights": a_dict(),
+            "eval_classifier_steps": an_int(ge=1), "classifier_width": A_WIDTH, "fid_weights": a_path(none=True), "loss_weights": a_dict(),
             "p_spatial": a_number(ge=0, le=1), "standing_passes": an_int(ge=0), "lr": a_number(gt=0),
             "beta1": a_number(ge=0, lt=1),
             "eval_every": an_int(ge=0), "eval_images": an_int(ge=4)}
@@ -373,14 +383,16 @@ def prepare_classifiers(p: dict, folder: Path, num_classes: int, log=print) -> t
         classifier, source = vgg16_places365(p["vgg16_weights"]), f"VGG-16 Places365 from {p['vgg16_weights']}"
         if classifier.num_classes != num_classes:
             raise ValueError(f"{p['vgg16_weights']}: {classifier.num_classes} classes, but {folder} has {num_classes}")
-    def trained(seed: int, steps: int, what: str) -> tuple[VGG16Classifier, Path, dict]:
-        if not classifier_file(folder, p["model_preset"], seed).exists() and log:
-            log(f"training {what}: a {p['model_preset']} VGG16Classifier on {folder} ({steps} steps, seed {seed})")
-        path = train_vgg_classifier(None, **common, steps=steps, seed=seed)
-        return load_classifier(path, p["model_preset"], num_classes), path, json.loads(path.with_suffix(".json").read_text())
+    def trained(seed: int, steps: int, what: str, width=None) -> tuple[VGG16Classifier, Path, dict]:
+        if not classifier_file(folder, p["model_preset"], seed, width).exists() and log:
+            log(f"training {what}: a {p['model_preset']} VGG16Classifier on {folder} ({steps} steps, seed {seed}, width {width or 'of the preset'})")
+        path = train_vgg_classifier(None, **common, steps=steps, seed=seed, classifier_width=width)
+        return load_classifier(path, p["model_preset"], num_classes, width), path, json.loads(path.with_suffix(".json").read_text())
     if not p["vgg16_weights"]:
-        classifier, path, info = trained(p["seed"], p["classifier_steps"], "the classifier G reads (no vgg16_weights)")
+        classifier, path, info = trained(p["seed"], p["classifier_steps"], "the classifier G reads (no vgg16_weights)",
+                                         p["classifier_width"])
         source = f"trained here: {path} (validation accuracy {info['val_accuracy']:.3f}, {info['steps']} steps)"
+    # the evaluation classifier keeps the preset's width: runs whose G reads other classifiers are scored alike
     evaluator, eval_path, info = trained(p["seed"] + 1, p["eval_classifier_steps"], "the evaluation classifier")
     return classifier, evaluator, {"classifier": source,
                                    "evaluation_space": f"pool5 of {eval_path} (validation accuracy {info['val_accuracy']:.3f})"}
