@@ -87,10 +87,13 @@ def test_attribute_forms_tool_reproduces_the_runs_own_attribute_tests(tmp_path, 
                            steps=2, eval_every=2)
     run, table = tmp_path / "forms", tmp_path / "forms.json"
     root = Path(__file__).resolve().parents[1]
+    table.write_text(json.dumps({"earlier": {"run": {}}, "forms": {"run": {}}}))   # a table kept before: added to
     p = subprocess.run([sys.executable, str(root / "tools" / "wbd_attribute_forms.py"), str(run), "--json", str(table),
                         "--threads", "1"], capture_output=True, text=True, cwd=root)
     assert p.returncode == 0, p.stderr
-    forms = json.loads(table.read_text())[run.name]
+    kept = json.loads(table.read_text())
+    assert kept["earlier"] == {"run": {}}      # another run's row stays; this run's row is replaced
+    forms = kept[run.name]
     reported = evals(run, "attributes")[-1]
     assert set(forms) == {"word", "phrase", "caption", "run"} and forms["run"]["recipe"]["steps"] == 2
     for c in ("color", "shape", "material", "size"):

@@ -83,7 +83,7 @@ def run_record(run: Path) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path, help="Learning Words by Drawing run folders")
-    ap.add_argument("--json", type=Path, help="also write the table here")
+    ap.add_argument("--json", type=Path, help="also keep the table here: these runs are added to (or replace, by name) the runs it holds")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -94,7 +94,7 @@ def main(argv=None):
         for form in FORMS:
             row = table[run.name][form]
             print(f"{run.name:28s} {form:8s} " + " ".join(f"{row[c]:8.3f}" for c in (*CATEGORIES, "mean")))
-    if args.json: write_json(args.json, table)
+    if args.json: write_json(args.json, {**(read_json(args.json) if args.json.exists() else {}), **table})
 
 
 if __name__ == "__main__":
