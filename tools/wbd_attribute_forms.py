@@ -73,8 +73,7 @@ RECIPE = ("negatives", "steps", "lr", "optimizer", "impostors", "model_overrides
 def run_record(run: Path) -> dict:
     "What the table needs of a run besides the forms: its recipe, and its last recall@10 and attribute mean (as it reported them)."
     loaded = load_run(run)
-    last = {r["metric"]: r for r in loaded.records if r.get("kind") == "eval"}
-    r, a = last.get("retrieval", {}), last.get("attributes", {})
+    r, a = loaded.final("retrieval"), loaded.final("attributes")
     return {"recipe": {k: loaded.params.get(k) for k in RECIPE}, "evaluated_step": r.get("step"),
             "recall@10": [round(r[k], 3) for k in ("audio_to_image@10", "image_to_audio@10") if k in r],
             "attribute_mean": round(a["mean"], 3) if "mean" in a else None}

@@ -94,8 +94,9 @@ def classifier_file(folder: str | Path, model_preset: str, seed: int,
 
 def make_classifier(model_preset: str, num_classes: int, width: float | Sequence[float] | None = None) -> VGG16Classifier:
     "The preset's `VGG16Classifier`; `width` (one factor, or one per stage) instead of the preset's when given."
-    cfg = sp_config(model_preset)["classifier"]
-    return VGG16Classifier(num_classes, **{**cfg, **({} if width is None else {"width": width})})
+    cfg = dict(sp_config(model_preset)["classifier"])   # a copy: the preset's own dict stays as it is
+    if width is not None: cfg["width"] = width
+    return VGG16Classifier(num_classes, **cfg)
 
 @torch.no_grad()
 def accuracy(classifier: nn.Module, data: Dataset, batch: int = 64) -> float:
