@@ -271,45 +271,58 @@ def perceptual_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
 
 @torch.no_grad()
 def level_scores(system: SemanticPyramidSystem, G: nn.Module, items: Dataset, evaluator: VGG16Classifier | None,
-                 n: int = 100, batch: int = 25, fid_weights: str | Path | None = None, device=None) -> dict:
-    "Per-level feature L1, pixel L1 and Fréchet distances of G on the first `n` items (see above)."
+                 n: int = 100, batch: int = 25, fid_weights: str | Path | None = None, device=None,
+                 reference: Dataset | None = None,  # real pictures the drawn sets are compared with (None: the first half of the n items)
+                 draws: int = 1,                    # pictures drawn per source and level for the Fréchet sets
+                 ) -> dict:
+    "Per-level feature L1, pixel L1, perceptual and Fréchet distances of G on the first `n` items (see above)."
     device = device or next(G.parameters()).device
     n = min(n, len(items))
     if n < 4: raise ValueError(f"level_scores: {n} validation pictures; at least 4 are needed (two halves of two)")
-    reals, drawn = [], {k: [] for k in PYRAMID_LEVELS}
-    feat, perc = {k: 0.0 for k in PYRAMID_LEVELS}, {k: 0.0 for k in PYRAMID_LEVELS}
+    if draws < 1: raise ValueError(f"level_scores: draws={draws}; expected 1 or more pictures per source")
+    # the sources of the Fréchet sets: all n when the real side is `reference`, else the second half against the first
+    first, stop = (0, n) if reference is not None else (n // 2, 2 * (n // 2))
+    sets, own_ref = {k: [] for k in (*PYRAMID_LEVELS, "real")}, []
+    feat, perc, pix = ({k: 0.0 for k in PYRAMID_LEVELS} for _ in range(3))
     if evaluator is not None: evaluator = evaluator.to(device).eval()
     for start in range(0, n, batch):
-        chunk = [items[i] for i in range(start, min(start + batch, n))]
+        rows = torch.arange(start, min(start + batch, n))
+        chunk = [items[i] for i in rows.tolist()]
         real = torch.stack([c["image"] for c in chunk]).to(device)
         labels = torch.tensor([c["label"] for c in chunk], device=device)
         pyramid = system.pyramid(real)
         out = draw_from_levels(system, G, real, labels, seed=start, pyramid=pyramid)
         seen = evaluator.pyramid(real, "pool5") if evaluator is not None else None
+        keep = ((rows >= first) & (rows < stop)).to(device)
         for k, x in out.items():
             if seen is not None: perc[k] += float(perceptual_distance(seen, evaluator.pyramid(x, "pool5")).sum())
-            fake_level = system.pyramid(x, k)
             mask = only(k, system.shapes, len(real), device)[k]
-            feat[k] += float(semantic_reconstruction_loss({k: pyramid[k]}, fake_level, {k: mask})) * len(real)
-            drawn[k].append(x.cpu())
-        reals.append(real.cpu())
-    real = torch.cat(reals)
+            feat[k] += float(semantic_reconstruction_loss({k: pyramid[k]}, system.pyramid(x, k), {k: mask})) * len(real)
+            pix[k] += float((x - real).abs().mean((1, 2, 3)).sum())
+            sets[k].append(x[keep].cpu())
+        for d in range(1, draws if bool(keep.any()) else 1):   # more noise for the same sources: a seed per draw and batch
+            more = draw_from_levels(system, G, real[keep], labels[keep], seed=start + d * n,
+                                    pyramid={k: v[keep] for k, v in pyramid.items()})
+            for k, x in more.items(): sets[k].append(x.cpu())
+        sets["real"].append(real[keep].cpu())
+        own_ref.append(real[rows.to(device) < first].cpu())
+    def ref_batches():
+        if reference is None: yield torch.cat(own_ref).to(device); return
+        for s in range(0, len(reference), batch):
+            yield torch.stack([reference[i]["image"] for i in range(s, min(s + batch, len(reference)))]).to(device)
+    rest = {k: torch.cat(v).to(device) for k, v in sets.items()}
     scores = {}
     for k in PYRAMID_LEVELS:
-        x = torch.cat(drawn[k])
-        scores[f"feat_L1@{k}"] = feat[k] / n
-        scores[f"pix_L1@{k}"] = float((x - real).abs().mean())
+        scores[f"feat_L1@{k}"], scores[f"pix_L1@{k}"] = feat[k] / n, pix[k] / n
         if evaluator is not None: scores[f"perc_cls@{k}"] = perc[k] / n
-    half = n // 2
-    ref, rest = real[:half], {k: torch.cat(drawn[k])[half:2 * half] for k in PYRAMID_LEVELS} | {"real": real[half:2 * half]}
     if evaluator is not None:
         net = FeatureNet(PooledFeatures(evaluator), evaluator.widths[-1], "cls")
-        fd = frechet_distances(ref.to(device), {k: v.to(device) for k, v in rest.items()}, feature_net=net)["values"]
+        fd = frechet_distances(ref_batches(), rest, feature_net=net)["values"]
         scores |= {("real_FD_cls" if k == "real" else f"FD_cls@{k}"): v for k, v in fd.items()}
     if fid_weights:
-        fd = frechet_distances(ref, rest, weights=fid_weights)["values"]
+        fd = frechet_distances(ref_batches(), rest, weights=fid_weights)["values"]
         scores |= {("real_FID" if k == "real" else f"FID@{k}"): v for k, v in fd.items()}
-    scores["n"], scores["n_ref"] = n, half
+    scores["n"], scores["n_ref"], scores["n_drawn"] = n, (len(reference) if reference is not None else first), len(rest["fc8"])
     return scores
 
 @register_metric("pyramid_levels")
