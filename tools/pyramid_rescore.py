@@ -28,6 +28,7 @@ def main(argv=None):
     ap.add_argument("--reference", choices=("val-half", "train"), default="val-half",
                     help="the real pictures of the Fréchet distances: half of the validation pictures (as in training) or the training split")
     ap.add_argument("--draws", type=int, default=1, help="pictures drawn per source and level for the Fréchet sets")
+    ap.add_argument("--seed", type=int, default=0, help="the noise of the drawings (another seed: another draw, to see the spread)")
     args = ap.parse_args(argv)
     from lib.core import write_json
     from lib.systems.semantic_pyramid import classifier_file, level_scores, load_classifier, load_semantic_pyramid
@@ -39,9 +40,9 @@ def main(argv=None):
     evaluator = load_classifier(classifier_file(folder, params["model_preset"], params["seed"] + 1), params["model_preset"], classes)
     n = args.images or params["eval_images"]
     reference = system.standing_items if args.reference == "train" else None   # standing_items: the training split
-    scores = level_scores(system, system.G, system.eval_items, evaluator, n, reference=reference, draws=args.draws)
+    scores = level_scores(system, system.G, system.eval_items, evaluator, n, reference=reference, draws=args.draws, seed=args.seed)
     record = {"checkpoint": str(system.checkpoint), "step": system.step, "standing_passes": system.standing_passes,
-              "reference": args.reference, "draws": args.draws, **scores}
+              "reference": args.reference, "draws": args.draws, "seed": args.seed, **scores}
     write_json(args.out, record)
     print("\n".join(f"{k}: {v}" for k, v in record.items()))
 

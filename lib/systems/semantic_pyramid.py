@@ -274,6 +274,7 @@ def level_scores(system: SemanticPyramidSystem, G: nn.Module, items: Dataset, ev
                  n: int = 100, batch: int = 25, fid_weights: str | Path | None = None, device=None,
                  reference: Dataset | None = None,  # real pictures the drawn sets are compared with (None: the first half of the n items)
                  draws: int = 1,                    # pictures drawn per source and level for the Fréchet sets
+                 seed: int = 0,                     # the noise: another seed, another draw of every picture
                  ) -> dict:
     "Per-level feature L1, pixel L1, perceptual and Fréchet distances of G on the first `n` items (see above)."
     device = device or next(G.parameters()).device
@@ -291,7 +292,8 @@ def level_scores(system: SemanticPyramidSystem, G: nn.Module, items: Dataset, ev
         real = torch.stack([c["image"] for c in chunk]).to(device)
         labels = torch.tensor([c["label"] for c in chunk], device=device)
         pyramid = system.pyramid(real)
-        out = draw_from_levels(system, G, real, labels, seed=start, pyramid=pyramid)
+        noise = seed * 1_000_003 + start                # a seed per batch and draw (d · n apart)
+        out = draw_from_levels(system, G, real, labels, seed=noise, pyramid=pyramid)
         seen = evaluator.pyramid(real, "pool5") if evaluator is not None else None
         keep = ((rows >= first) & (rows < stop)).to(device)
         for k, x in out.items():
@@ -301,7 +303,7 @@ def level_scores(system: SemanticPyramidSystem, G: nn.Module, items: Dataset, ev
             pix[k] += float((x - real).abs().mean((1, 2, 3)).sum())
             sets[k].append(x[keep].cpu())
         for d in range(1, draws if bool(keep.any()) else 1):   # more noise for the same sources: a seed per draw and batch
-            more = draw_from_levels(system, G, real[keep], labels[keep], seed=start + d * n,
+            more = draw_from_levels(system, G, real[keep], labels[keep], seed=noise + d * n,
                                     pyramid={k: v[keep] for k, v in pyramid.items()})
             for k, x in more.items(): sets[k].append(x.cpu())
         sets["real"].append(real[keep].cpu())
