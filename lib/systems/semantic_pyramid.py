@@ -287,7 +287,7 @@ def level_scores(system: SemanticPyramidSystem, G: nn.Module, items: Dataset, ev
     feat, perc, pix = ({k: 0.0 for k in PYRAMID_LEVELS} for _ in range(3))
     if evaluator is not None: evaluator = evaluator.to(device).eval()
     for start in range(0, n, batch):
-        rows = torch.arange(start, min(start + batch, n))
+        rows = torch.arange(start, min(start + batch, n), device=device)
         chunk = [items[i] for i in rows.tolist()]
         real = torch.stack([c["image"] for c in chunk]).to(device)
         labels = torch.tensor([c["label"] for c in chunk], device=device)
@@ -295,7 +295,7 @@ def level_scores(system: SemanticPyramidSystem, G: nn.Module, items: Dataset, ev
         noise = seed * 1_000_003 + start                # a seed per batch and draw (d · n apart)
         out = draw_from_levels(system, G, real, labels, seed=noise, pyramid=pyramid)
         seen = evaluator.pyramid(real, "pool5") if evaluator is not None else None
-        keep = ((rows >= first) & (rows < stop)).to(device)
+        keep = (rows >= first) & (rows < stop)
         for k, x in out.items():
             if seen is not None: perc[k] += float(perceptual_distance(seen, evaluator.pyramid(x, "pool5")).sum())
             mask = only(k, system.shapes, len(real), device)[k]
@@ -307,7 +307,7 @@ def level_scores(system: SemanticPyramidSystem, G: nn.Module, items: Dataset, ev
                                     pyramid={k: v[keep] for k, v in pyramid.items()})
             for k, x in more.items(): sets[k].append(x.cpu())
         sets["real"].append(real[keep].cpu())
-        own_ref.append(real[rows.to(device) < first].cpu())
+        own_ref.append(real[rows < first].cpu())
     def ref_batches():
         if reference is None: yield torch.cat(own_ref).to(device); return
         for s in range(0, len(reference), batch):
