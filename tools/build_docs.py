@@ -187,9 +187,9 @@ def _quiet() -> None:
 
 def build_one(src: str, dst: str, execute: bool, skip_flags: list[str], env_root: str, threads: int,
               timeout: int) -> tuple[str, float, str | None]:
-    "Worker (a fresh process per notebook): execute `src`, apply nbdev's doc processors, write `dst`."
+    "Worker (a fresh process per executed notebook; show_doc-only ones share theirs): execute `src`, apply nbdev's doc processors, write `dst`."
     import tempfile
-    t0 = time.time()
+    t0, main = time.time(), sys.modules["__main__"]
     src_p, dst_p, env_p = Path(src), Path(dst), Path(env_root)
     scratch = env_p / "scratch"                # every temporary folder the notebook makes, so outputs can name it
     scratch.mkdir(parents=True, exist_ok=True)
@@ -217,6 +217,8 @@ def build_one(src: str, dst: str, execute: bool, skip_flags: list[str], env_root
     except BaseException as e:  # reported by the parent with the notebook's name
         tb = getattr(e, "_drawlab_tb", None) or traceback.format_exc()
         return src, time.time() - t0, f"{type(e).__name__}: {e}\n{tb[-4000:]}"
+    finally:  # IPython's shell makes itself __main__; a shared worker finds this function there for its next notebook
+        sys.modules["__main__"] = main
 
 
 # ------------------------------------------------------------------------------------------- to Markdown ----------
@@ -517,7 +519,7 @@ def main(argv=None):
     work = Path(args.work).resolve()
     proc_dir, pages_dir, site = WORK / "proc", work / "pages", Path(args.out).resolve()
 
-    # 1-2: execute and process what changed, one fresh process per notebook. Two caches per notebook: `exec/` (run
+    # 1-2: execute and process what changed. Two caches per notebook: `exec/` (run
     # like nbdev-test) and `src/` (not run: show_doc output only). A notebook outside --exec uses an up-to-date
     # executed copy when there is one.
     def cached(kind: str, nb: Path) -> tuple[Path, Path, str]:
@@ -539,11 +541,16 @@ def main(argv=None):
           f"({sum(k == 'exec' for *_, k in jobs)} to execute), {len(notebooks) - len(jobs)} cached", flush=True)
     threads = max(1, (os.cpu_count() or 1) // max(1, min(args.jobs, len(jobs) or 1)))
     failed = []
-    if jobs:
-        ctx = mp.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx, max_tasks_per_child=1) as ex:
+    # An executed notebook gets a fresh process (it runs everything, as nbdev-test does); the show_doc-only ones share
+    # their workers, which then import torch and the package once instead of once per notebook.
+    ctx = mp.get_context("spawn")
+    for executing in (True, False):
+        batch = sorted((j for j in jobs if (j[2] == "exec") == executing), key=lambda j: -j[0].stat().st_size)
+        if not batch: continue
+        with cf.ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx,
+                                    max_tasks_per_child=1 if executing else None) as ex:
             futs = {}
-            for nb, rel, kind in sorted(jobs, key=lambda j: (j[2] != "exec", -j[0].stat().st_size)):
+            for nb, rel, kind in batch:
                 dst, keyfile, key = cached(kind, nb)
                 env_root = work / "tmp" / rel.replace("/", "__")
                 shutil.rmtree(env_root, ignore_errors=True)
@@ -566,6 +573,7 @@ def main(argv=None):
                                          threads, args.timeout).result()[2]
                         if err2: sys.exit(f"[docs] {rel}: {err2}")
                         keyfile.write_text(key)
+    if jobs:
         if failed and not args.keep_going:
             sys.exit(f"[docs] {len(failed)} notebook(s) failed: {failed} (--keep-going renders them unexecuted)")
     t_exec = time.time() - t_start
