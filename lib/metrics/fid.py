@@ -15,7 +15,7 @@ import torch.nn as nn
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['PYTORCH_FID_WEIGHTS', 'FeatureNet', 'frechet_distance', 'frechet_distances', 'inception_score']
+__all__ = ['PYTORCH_FID_WEIGHTS', 'FeatureNet', 'frechet_distance', 'frechet_distances', 'FrechetSets', 'inception_score']
 
 # %% ../../nbs/62_metrics.fid.ipynb #3774953e
 PYTORCH_FID_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"   # pytorch-fid's file name
@@ -96,6 +96,35 @@ def frechet_distances(real: Tensor | Iterable[Tensor],                 # the ref
         for x in _batches(images): fid.update(prep(x), real=False); n_fake[key] += len(x)
         values[key] = float(fid.compute())
     return {"name": name, "values": values, "n_real": n_real, "n_fake": n_fake}
+
+class FrechetSets:
+    """Several named picture sets fed batch by batch as they are made (`add`), then their Fréchet distances to
+    reference pictures read once (`against`), as `frechet_distances` gives them. Only each set's running feature
+    statistics are kept, never its pictures; with Inception weights each set holds its own copy of the network."""
+    def __init__(self, names: Iterable[str], weights: str | Path | None = None, feature_net: FeatureNet | None = None):
+        self._new = lambda: _space(weights, feature_net, "FrechetSets")
+        self.metrics = {}
+        for key in names: self.metrics[key], self.name, self.prep = self._new()
+        self.n_fake, self.done = dict.fromkeys(self.metrics, 0), False
+
+    def add(self, key: str, pictures: Tensor) -> None:
+        "More pictures (B,3,H,W) in [-1,1] of the set `key`."
+        if key not in self.metrics: raise KeyError(f"FrechetSets: no set {key!r}; the sets are {sorted(self.metrics)}")
+        if not len(pictures): return
+        self.metrics[key].to(pictures.device).update(self.prep(pictures), real=False)
+        self.n_fake[key] += len(pictures)
+
+    def against(self, real: Tensor | Iterable[Tensor]) -> dict:
+        "`{'name', 'values': {set: distance}, 'n_real', 'n_fake': {set: count}}` over one pass of `real`; once per instance."
+        if self.done: raise RuntimeError("FrechetSets.against: the sets were already compared once (their real statistics are set)")
+        reference, n_real = self._new()[0], 0
+        for x in _batches(real): reference.to(x.device).update(self.prep(x), real=True); n_real += len(x)
+        values = {}
+        for key, m in self.metrics.items():
+            m.merge_state(reference.to(m.device))   # its real statistics were empty: now the reference's; its fake ones stay
+            values[key] = float(m.compute())
+        self.done = True
+        return {"name": self.name, "values": values, "n_real": n_real, "n_fake": dict(self.n_fake)}
 
 def inception_score(fake: Tensor | Iterable[Tensor], weights: str | Path, splits: int = 10) -> dict:
     "`{'IS', 'IS_std', 'n'}` of generated pictures in [-1,1], with pytorch-fid's Inception file."

@@ -22,7 +22,7 @@ from ..core import (Rule, RunDir, a_dict, a_list, a_number, a_path, a_text, an_i
 from ..data.places import PLACES_FOLDER, Places365, places_folder
 from ..losses import diversity_loss, lsgan_d_loss, lsgan_g_loss, semantic_reconstruction_loss
 from ..metrics import register_metric
-from ..metrics.fid import FeatureNet, frechet_distances
+from ..metrics.fid import FeatureNet, FrechetSets
 from ..models.semantic_pyramid import CONV_LEVELS, build, level_masks, level_shapes, sample_levels, sp_config
 from ..nn.norm import standing_statistics
 from ..nn.pretrained import PYRAMID_LEVELS, VGG16Classifier, vgg16_places365
@@ -283,9 +283,16 @@ def level_scores(system: SemanticPyramidSystem, G: nn.Module, items: Dataset, ev
     if draws < 1: raise ValueError(f"level_scores: draws={draws}; expected 1 or more pictures per source")
     # the sources of the Fréchet sets: all n when the real side is `reference`, else the second half against the first
     first, stop = (0, n) if reference is not None else (n // 2, 2 * (n // 2))
-    sets, own_ref = {k: [] for k in (*PYRAMID_LEVELS, "real")}, []
+    own_ref, drawn = [], 0
     feat, perc, pix = ({k: 0.0 for k in PYRAMID_LEVELS} for _ in range(3))
-    if evaluator is not None: evaluator = evaluator.to(device).eval()
+    # the Fréchet sets as running statistics, fed as they are drawn: memory does not grow with n or draws
+    spaces, names = {}, (*PYRAMID_LEVELS, "real")
+    if evaluator is not None:
+        evaluator = evaluator.to(device).eval()
+        spaces["FD_cls"] = FrechetSets(names, feature_net=FeatureNet(PooledFeatures(evaluator), evaluator.widths[-1], "cls"))
+    if fid_weights: spaces["FID"] = FrechetSets(names, weights=fid_weights)
+    def add(key, pictures):
+        for sets in spaces.values(): sets.add(key, pictures)
     for start in range(0, n, batch):
         rows = torch.arange(start, min(start + batch, n), device=device)
         chunk = [items[i] for i in rows.tolist()]
@@ -301,30 +308,27 @@ def level_scores(system: SemanticPyramidSystem, G: nn.Module, items: Dataset, ev
             mask = only(k, system.shapes, len(real), device)[k]
             feat[k] += float(semantic_reconstruction_loss({k: pyramid[k]}, system.pyramid(x, k), {k: mask})) * len(real)
             pix[k] += float((x - real).abs().mean((1, 2, 3)).sum())
-            sets[k].append(x[keep].cpu())
+            add(k, x[keep])
+        drawn += int(keep.sum())
         for d in range(1, draws if bool(keep.any()) else 1):   # more noise for the same sources: a seed per draw and batch
             more = draw_from_levels(system, G, real[keep], labels[keep], seed=noise + d * n,
                                     pyramid={k: v[keep] for k, v in pyramid.items()})
-            for k, x in more.items(): sets[k].append(x.cpu())
-        sets["real"].append(real[keep].cpu())
+            for k, x in more.items(): add(k, x)
+            drawn += len(more["fc8"])
+        add("real", real[keep])
         own_ref.append(real[rows < first].cpu())
     def ref_batches():
         if reference is None: yield torch.cat(own_ref).to(device); return
         for s in range(0, len(reference), batch):
             yield torch.stack([reference[i]["image"] for i in range(s, min(s + batch, len(reference)))]).to(device)
-    rest = {k: torch.cat(v).to(device) for k, v in sets.items()}
     scores = {}
     for k in PYRAMID_LEVELS:
         scores[f"feat_L1@{k}"], scores[f"pix_L1@{k}"] = feat[k] / n, pix[k] / n
         if evaluator is not None: scores[f"perc_cls@{k}"] = perc[k] / n
-    if evaluator is not None:
-        net = FeatureNet(PooledFeatures(evaluator), evaluator.widths[-1], "cls")
-        fd = frechet_distances(ref_batches(), rest, feature_net=net)["values"]
-        scores |= {("real_FD_cls" if k == "real" else f"FD_cls@{k}"): v for k, v in fd.items()}
-    if fid_weights:
-        fd = frechet_distances(ref_batches(), rest, weights=fid_weights)["values"]
-        scores |= {("real_FID" if k == "real" else f"FID@{k}"): v for k, v in fd.items()}
-    scores["n"], scores["n_ref"], scores["n_drawn"] = n, (len(reference) if reference is not None else first), len(rest["fc8"])
+    for space, sets in spaces.items():
+        fd = sets.against(ref_batches())["values"]
+        scores |= {(f"real_{space}" if k == "real" else f"{space}@{k}"): v for k, v in fd.items()}
+    scores["n"], scores["n_ref"], scores["n_drawn"] = n, (len(reference) if reference is not None else first), drawn
     return scores
 
 @register_metric("pyramid_levels")
