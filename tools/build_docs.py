@@ -519,9 +519,8 @@ def main(argv=None):
     work = Path(args.work).resolve()
     proc_dir, pages_dir, site = WORK / "proc", work / "pages", Path(args.out).resolve()
 
-    # 1-2: execute and process what changed. Two caches per notebook: `exec/` (run
-    # like nbdev-test) and `src/` (not run: show_doc output only). A notebook outside --exec uses an up-to-date
-    # executed copy when there is one.
+    # 1-2: execute and process what changed. Two caches per notebook: `exec/` (run like nbdev-test) and `src/` (not
+    # run: show_doc output only). A notebook outside --exec uses an up-to-date executed copy when there is one.
     def cached(kind: str, nb: Path) -> tuple[Path, Path, str]:
         rel = str(nb.relative_to(nbs))
         key = hashlib.sha256(f"{VERSION}|{lib_key}|{kind}|{skip_flags}|".encode() + nb.read_bytes()).hexdigest()
@@ -573,9 +572,8 @@ def main(argv=None):
                                          threads, args.timeout).result()[2]
                         if err2: sys.exit(f"[docs] {rel}: {err2}")
                         keyfile.write_text(key)
-    if jobs:
-        if failed and not args.keep_going:
-            sys.exit(f"[docs] {len(failed)} notebook(s) failed: {failed} (--keep-going renders them unexecuted)")
+    if failed and not args.keep_going:
+        sys.exit(f"[docs] {len(failed)} notebook(s) failed: {failed} (--keep-going renders them unexecuted)")
     t_exec = time.time() - t_start
 
     # 3: Markdown pages
