@@ -86,21 +86,15 @@ def frechet_distances(real: Tensor | Iterable[Tensor],                 # the ref
                       fakes: dict[str, Tensor | Iterable[Tensor]],       # name -> pictures to compare with them
                       weights: str | Path | None = None, feature_net: FeatureNet | None = None) -> dict:
     "`{'name', 'values': {name: distance}, 'n_real', 'n_fake': {name: count}}`: several sets against one pass over `real`."
-    fid, name, prep = _space(weights, feature_net, "frechet_distances", reset_real_features=False)
-    n_real = 0
-    for x in _batches(real): fid.update(prep(x), real=True); n_real += len(x)
-    values, n_fake = {}, {}
+    sets = FrechetSets(fakes, weights=weights, feature_net=feature_net)
     for key, images in fakes.items():
-        fid.reset()                              # the fake statistics only: the real ones are kept
-        n_fake[key] = 0
-        for x in _batches(images): fid.update(prep(x), real=False); n_fake[key] += len(x)
-        values[key] = float(fid.compute())
-    return {"name": name, "values": values, "n_real": n_real, "n_fake": n_fake}
+        for x in _batches(images): sets.add(key, x)
+    return sets.against(real)
 
 class FrechetSets:
     """Several named picture sets fed batch by batch as they are made (`add`), then their Fréchet distances to
-    reference pictures read once (`against`), as `frechet_distances` gives them. Only each set's running feature
-    statistics are kept, never its pictures; with Inception weights each set holds its own copy of the network."""
+    reference pictures read once (`against`). Only each set's running feature statistics are kept, never its pictures;
+    with Inception weights each set holds its own copy of the network. `frechet_distances` is this on whole sets."""
     def __init__(self, names: Iterable[str], weights: str | Path | None = None, feature_net: FeatureNet | None = None):
         self._new = lambda: _space(weights, feature_net, "FrechetSets")
         self.metrics = {}
